@@ -1,0 +1,27 @@
+# The two set-up commands: `make run` runs the main job, `make test` the tests.
+# Both install libtorch when missing and share one cached build, kept outside
+# the clone so that every clone of this repository reuses it.
+
+LIBTORCH ?= $(shell bash scripts/libtorch.sh)
+CARGO_TARGET_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/xp/target
+export LIBTORCH CARGO_TARGET_DIR
+
+XP = $(CARGO_TARGET_DIR)/debug/xp
+PIPELINE ?= pipelines/example.toml
+
+.PHONY: run test build bench doctor
+
+run: build
+	$(XP) run $(PIPELINE)
+
+test:
+	cargo test --locked
+
+build:
+	cargo build --locked --bin xp
+
+bench:
+	cargo bench --locked --profile dev --bench engine
+
+doctor: build
+	$(XP) doctor

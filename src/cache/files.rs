@@ -1,0 +1,195 @@
+//! Workspace files: hashing with stat stamps, storing outputs as objects and
+//! restoring them.
+//!
+//! A file's hash is remembered with its size, modification time and inode; while
+//! those match, the file is not read again. A folder's hash is the hash of its
+//! sorted list of `relative path, file hash` lines.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::index::{Artifact, FileRecord, FileStamp, Index};
+use super::objects::{copy_hashing, ObjectStore};
+
+pub struct Workspace<'a> {
+    pub root: &'a Path,
+    pub index: &'a Index,
+    pub objects: &'a ObjectStore,
+}
+
+impl Workspace<'_> {
+    fn absolute(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Returns the content hash of a file or folder, `None` when it does not exist.
+    pub fn hash(&self, rel: &str) -> Result<Option<String>> {
+        let path = self.absolute(rel);
+        let metadata = match fs::metadata(&path) {
+            Ok(metadata) => metadata,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => {
+                return Err(err).with_context(|| format!("failed to read `{}`", path.display()))
+            }
+        };
+        if metadata.is_dir() {
+            let files = self.folder_files(rel)?;
+            return Ok(Some(folder_hash(files.iter().map(|(p, r)| (p.as_str(), r.hash.as_str())))));
+        }
+        self.file_hash(rel, &metadata).map(Some)
+    }
+
+    fn file_hash(&self, rel: &str, metadata: &fs::Metadata) -> Result<String> {
+        let fresh = |stamp: &FileStamp| {
+            stamp.size == metadata.len()
+                && stamp.mtime_ns == mtime_ns(metadata)
+                && stamp.inode == metadata.ino()
+        };
+        if let Some(stamp) = self.index.stamp(rel).filter(fresh) {
+            return Ok(stamp.hash);
+        }
+        let path = self.absolute(rel);
+        let mut file =
+            fs::File::open(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
+        let hash = copy_hashing(&mut file, &mut io::sink())
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        self.remember(rel, metadata, &hash)?;
+        Ok(hash)
+    }
+
+    fn remember(&self, rel: &str, metadata: &fs::Metadata, hash: &str) -> Result<()> {
+        let stamp = FileStamp {
+            size: metadata.len(),
+            mtime_ns: mtime_ns(metadata),
+            inode: metadata.ino(),
+            hash: hash.to_string(),
+        };
+        self.index.set_stamp(rel, &stamp)
+    }
+
+    /// Hashes every file under folder `rel`, by path relative to it.
+    fn folder_files(&self, rel: &str) -> Result<BTreeMap<String, FileRecord>> {
+        let mut files = BTreeMap::new();
+        for (inner, metadata) in walk(&self.absolute(rel))? {
+            let file_rel = format!("{rel}/{inner}");
+            let hash = self.file_hash(&file_rel, &metadata)?;
+            files.insert(inner, record(hash, &metadata));
+        }
+        Ok(files)
+    }
+
+    /// Copies output `rel` (a file or a folder) into the object store.
+    pub fn store(&self, rel: &str) -> Result<Artifact> {
+        let path = self.absolute(rel);
+        let metadata =
+            fs::metadata(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
+        if !metadata.is_dir() {
+            let hash = self.objects.insert_file(&path)?;
+            self.remember(rel, &metadata, &hash)?;
+            let files = BTreeMap::from([(String::new(), record(hash.clone(), &metadata))]);
+            return Ok(Artifact { hash, files });
+        }
+        let mut files = BTreeMap::new();
+        for (inner, metadata) in walk(&path)? {
+            let hash = self.objects.insert_file(&path.join(&inner))?;
+            self.remember(&format!("{rel}/{inner}"), &metadata, &hash)?;
+            files.insert(inner, record(hash, &metadata));
+        }
+        let hash = folder_hash(files.iter().map(|(p, r)| (p.as_str(), r.hash.as_str())));
+        Ok(Artifact { hash, files })
+    }
+
+    /// Whether the workspace holds exactly `artifact` at `rel`.
+    pub fn matches(&self, rel: &str, artifact: &Artifact) -> Result<bool> {
+        Ok(self.hash(rel)?.as_deref() == Some(artifact.hash.as_str()))
+    }
+
+    /// Replaces whatever is at `rel` with `artifact`'s files from the store.
+    pub fn restore(&self, rel: &str, artifact: &Artifact) -> Result<()> {
+        remove(&self.absolute(rel))?;
+        for (inner, file) in &artifact.files {
+            let file_rel = if inner.is_empty() { rel.to_string() } else { format!("{rel}/{inner}") };
+            let dest = self.absolute(&file_rel);
+            if let Some(parent) = dest.parent() {
+                fs::create_dir_all(parent)
+                    .with_context(|| format!("failed to create `{}`", parent.display()))?;
+            }
+            self.objects.restore(&file.hash, &dest, file.executable)?;
+            let metadata = fs::metadata(&dest)
+                .with_context(|| format!("failed to read `{}`", dest.display()))?;
+            self.remember(&file_rel, &metadata, &file.hash)?;
+        }
+        if artifact.files.is_empty() {
+            let dir = self.absolute(rel);
+            fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes `rel` if it exists, file or folder.
+    pub fn remove(&self, rel: &str) -> Result<()> {
+        remove(&self.absolute(rel))
+    }
+}
+
+fn remove(path: &Path) -> Result<()> {
+    let result = match fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err),
+    };
+    result.with_context(|| format!("failed to remove `{}`", path.display()))
+}
+
+fn record(hash: String, metadata: &fs::Metadata) -> FileRecord {
+    let executable = metadata.permissions().mode() & 0o111 != 0;
+    FileRecord { hash, size: metadata.len(), executable }
+}
+
+fn mtime_ns(metadata: &fs::Metadata) -> i128 {
+    metadata.mtime() as i128 * 1_000_000_000 + metadata.mtime_nsec() as i128
+}
+
+/// Hash of a folder from its `(relative path, file hash)` pairs in sorted order.
+pub fn folder_hash<'a>(files: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"xp folder v1\n");
+    for (path, hash) in files {
+        hasher.update(path.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(hash.as_bytes());
+        hasher.update(b"\n");
+    }
+    hasher.finalize().to_hex().to_string()
+}
+
+/// Lists the files under `dir` (following no symlinks), sorted by relative path.
+fn walk(dir: &Path) -> Result<Vec<(String, fs::Metadata)>> {
+    let mut files = Vec::new();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(relative) = pending.pop() {
+        let folder = dir.join(&relative);
+        let listing =
+            fs::read_dir(&folder).with_context(|| format!("failed to list `{}`", folder.display()))?;
+        for item in listing {
+            let item = item.with_context(|| format!("failed to list `{}`", folder.display()))?;
+            let metadata = item
+                .metadata()
+                .with_context(|| format!("failed to read `{}`", item.path().display()))?;
+            let child = relative.join(item.file_name());
+            if metadata.is_dir() {
+                pending.push(child);
+            } else {
+                files.push((child.to_string_lossy().into_owned(), metadata));
+            }
+        }
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(files)
+}

@@ -1,0 +1,174 @@
+//! The sled index: which stage keys have a complete result, and what it is.
+//!
+//! Trees:
+//! - `entries`: stage key -> [`Entry`] (JSON),
+//! - `latest`: stage id -> key of that stage's most recent result,
+//! - `files`: workspace path -> [`FileStamp`], so unchanged files are not rehashed.
+//!
+//! An entry and its `latest` pointer are written in one transaction, after the
+//! stage's objects are on disk, and the index is flushed before `xp` reports
+//! the stage as done.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use super::key::KeyComponents;
+
+/// One stored stage result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    pub stage: String,
+    pub components: KeyComponents,
+    /// Each declared output by its workspace path.
+    pub outputs: BTreeMap<String, Artifact>,
+    /// Object hash of the stage's captured stdout and stderr.
+    pub log: Option<String>,
+    pub started_unix_ms: u64,
+    pub duration_ms: u64,
+    pub host: String,
+    pub xp_version: String,
+}
+
+/// A stored output: one file, or a folder of files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// Content hash of the file, or of the folder's sorted file list.
+    pub hash: String,
+    /// Files by path relative to the output; a single file has the path "".
+    pub files: BTreeMap<String, FileRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub hash: String,
+    pub size: u64,
+    pub executable: bool,
+}
+
+/// What a file looked like when it was last hashed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileStamp {
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub inode: u64,
+    pub hash: String,
+}
+
+impl Entry {
+    /// One hash over all outputs: what stages that `need` this one depend on.
+    pub fn output_hash(&self) -> String {
+        let mut hasher = blake3::Hasher::new();
+        for (path, artifact) in &self.outputs {
+            hasher.update(path.as_bytes());
+            hasher.update(b"\0");
+            hasher.update(artifact.hash.as_bytes());
+            hasher.update(b"\n");
+        }
+        hasher.finalize().to_hex().to_string()
+    }
+
+    /// Every object the entry refers to.
+    pub fn objects(&self) -> impl Iterator<Item = &str> {
+        let files = self.outputs.values().flat_map(|a| a.files.values()).map(|f| f.hash.as_str());
+        files.chain(self.log.as_deref())
+    }
+}
+
+pub struct Index {
+    db: sled::Db,
+    entries: sled::Tree,
+    latest: sled::Tree,
+    files: sled::Tree,
+}
+
+impl Index {
+    pub fn open(path: &Path) -> Result<Self> {
+        let db = sled::Config::new().path(path).open().with_context(|| {
+            format!(
+                "failed to open the cache index `{}`",
+                path.display()
+            )
+        })?;
+        let tree = |name: &str| {
+            db.open_tree(name).with_context(|| format!("failed to open index tree `{name}`"))
+        };
+        Ok(Index { entries: tree("entries")?, latest: tree("latest")?, files: tree("files")?, db })
+    }
+
+    pub fn entry(&self, key: &str) -> Result<Option<Entry>> {
+        let Some(bytes) = self.entries.get(key).context("failed to read the cache index")? else {
+            return Ok(None);
+        };
+        let entry = serde_json::from_slice(&bytes)
+            .with_context(|| format!("index entry `{key}` is unreadable"))?;
+        Ok(Some(entry))
+    }
+
+    /// Returns the key and entry of `stage`'s most recent result.
+    pub fn latest(&self, stage: &str) -> Result<Option<(String, Entry)>> {
+        let Some(key) = self.latest.get(stage).context("failed to read the cache index")? else {
+            return Ok(None);
+        };
+        let key = String::from_utf8_lossy(&key).into_owned();
+        Ok(self.entry(&key)?.map(|entry| (key, entry)))
+    }
+
+    /// Records a complete result and makes it `stage`'s latest, atomically.
+    pub fn record(&self, key: &str, entry: &Entry) -> Result<()> {
+        let bytes = serde_json::to_vec(entry).context("failed to encode an index entry")?;
+        (&self.entries, &self.latest)
+            .transaction(|(entries, latest)| {
+                entries.insert(key.as_bytes(), bytes.as_slice())?;
+                latest.insert(entry.stage.as_bytes(), key.as_bytes())?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(|err: TransactionError<()>| anyhow::anyhow!("{err:?}"))
+            .context("failed to write the cache index")?;
+        self.flush()
+    }
+
+    /// Points `stage`'s latest result at an existing entry.
+    pub fn set_latest(&self, stage: &str, key: &str) -> Result<()> {
+        if self.latest.get(stage)?.as_deref() != Some(key.as_bytes()) {
+            self.latest.insert(stage, key).context("failed to write the cache index")?;
+        }
+        Ok(())
+    }
+
+    /// Removes an entry whose objects turned out to be corrupt or missing.
+    pub fn remove(&self, key: &str) -> Result<()> {
+        self.entries.remove(key).context("failed to write the cache index")?;
+        Ok(())
+    }
+
+    pub fn all_entries(&self) -> impl Iterator<Item = Result<(String, Entry)>> + '_ {
+        self.entries.iter().map(|item| {
+            let (key, bytes) = item.context("failed to read the cache index")?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let entry = serde_json::from_slice(&bytes)
+                .with_context(|| format!("index entry `{key}` is unreadable"))?;
+            Ok((key, entry))
+        })
+    }
+
+    pub fn stamp(&self, path: &str) -> Option<FileStamp> {
+        let bytes = self.files.get(path).ok()??;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    pub fn set_stamp(&self, path: &str, stamp: &FileStamp) -> Result<()> {
+        let bytes = serde_json::to_vec(stamp).context("failed to encode a file stamp")?;
+        self.files.insert(path, bytes).context("failed to write the cache index")?;
+        Ok(())
+    }
+
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush().context("failed to flush the cache index")?;
+        Ok(())
+    }
+}

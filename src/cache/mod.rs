@@ -1,0 +1,91 @@
+//! The cache: a content-addressed object store and a sled index over it.
+//!
+//! Layout of a cache folder (by default `cache/` in the workspace):
+//!
+//! - `objects/ab/cdef…`: every stored file, named by its blake3 hash;
+//! - `index/`: the sled database of stage results ([`Entry`]);
+//! - `logs/<pipeline>/<stage>.log`: each stage's latest stdout and stderr;
+//! - `tmp/`: files being written, renamed into place when complete;
+//! - `lock`: held by the one `xp` process using the cache.
+//!
+//! A stage's result enters the index only after all its outputs are stored as
+//! objects, so an interrupted stage leaves at most unreferenced objects, which
+//! `xp gc` removes. Objects are verified against their hash whenever they are
+//! copied back into the workspace.
+
+mod files;
+mod index;
+mod key;
+mod lock;
+mod objects;
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+pub use files::Workspace;
+pub use index::{Entry, Index};
+pub use key::KeyComponents;
+pub use lock::{WhenBusy, WorkspaceBusy, WorkspaceLock};
+pub use objects::{CorruptObject, ObjectStore};
+
+pub struct Cache {
+    pub root: PathBuf,
+    pub index: Index,
+    pub objects: ObjectStore,
+    _lock: WorkspaceLock,
+}
+
+/// What `xp gc` removed.
+pub struct GcReport {
+    pub objects: usize,
+    pub bytes: u64,
+    pub kept: usize,
+}
+
+impl Cache {
+    /// Locks and opens the cache at `root`, creating it when missing.
+    pub fn open(root: &Path, when_busy: WhenBusy) -> Result<Self> {
+        fs::create_dir_all(root)
+            .with_context(|| format!("failed to create the cache folder `{}`", root.display()))?;
+        let lock = WorkspaceLock::acquire(root, when_busy)?;
+        let objects = ObjectStore::open(root)?;
+        let index = Index::open(&root.join("index"))?;
+        Ok(Cache { root: root.to_path_buf(), index, objects, _lock: lock })
+    }
+
+    pub fn workspace<'a>(&'a self, root: &'a Path) -> Workspace<'a> {
+        Workspace { root, index: &self.index, objects: &self.objects }
+    }
+
+    /// The log file of a stage's latest run.
+    pub fn log_path(&self, stage_id: &str) -> PathBuf {
+        self.root.join("logs").join(format!("{stage_id}.log"))
+    }
+
+    /// Removes every object that no index entry refers to.
+    pub fn gc(&self) -> Result<GcReport> {
+        let mut keep = HashSet::new();
+        for item in self.index.all_entries() {
+            let (_, entry) = item?;
+            keep.extend(entry.objects().map(str::to_string));
+        }
+        let (objects, bytes) = self.objects.remove_unreferenced(&keep)?;
+        Ok(GcReport { objects, bytes, kept: keep.len() })
+    }
+}
+
+/// Total size in bytes of the files under `dir`; 0 when it does not exist.
+pub fn folder_size(dir: &Path) -> u64 {
+    let Ok(listing) = fs::read_dir(dir) else { return 0 };
+    listing
+        .filter_map(|item| item.ok())
+        .map(|item| match item.metadata() {
+            Ok(m) if m.is_dir() => folder_size(&item.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}

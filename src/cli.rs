@@ -1,0 +1,92 @@
+//! Command-line arguments. Environment variables are read here and nowhere
+//! else: `XP_CACHE` (cache folder) and `XP_JOBS` (thread budget).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::spec::Override;
+
+/// Declarative experiment pipelines with a content-hashed cache.
+///
+/// Exit status: 0 success, 1 a stage failed, 2 invalid input (pipeline file,
+/// override or option), 3 the cache is in use (with --no-wait), 130 interrupted.
+#[derive(Parser)]
+#[command(name = "xp", version, max_term_width = 100)]
+pub struct Cli {
+    /// Log decisions to stderr (-v debug, -vv trace); `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Run as if started in DIR; pipeline paths are relative to the workspace.
+    #[arg(short = 'C', long = "directory", value_name = "DIR", global = true)]
+    pub directory: Option<PathBuf>,
+
+    /// Cache folder [default: cache/ in the workspace]
+    #[arg(long, env = "XP_CACHE", value_name = "DIR", global = true)]
+    pub cache: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run a pipeline's stages that are not cached
+    Run(RunArgs),
+    /// List each stage as cached or to run, with the reason
+    Status(PipelineArgs),
+    /// Print the stage graph as Graphviz DOT or Mermaid
+    Dag {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        #[arg(long, value_enum, default_value = "dot")]
+        format: DagFormat,
+    },
+    /// Remove cache objects that no stored result refers to
+    Gc,
+    /// Print versions, threads, CUDA availability and the cache's size
+    Doctor,
+}
+
+#[derive(Args)]
+pub struct PipelineArgs {
+    /// Pipeline file
+    pub file: PathBuf,
+
+    /// Override a parameter: `-S lr=0.01`, or `-S pipeline.lr=0.01` for one pipeline
+    #[arg(short = 'S', long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<Override>,
+
+    /// Rerun this stage even when cached (id `pipeline/stage` or bare name); repeatable
+    #[arg(long, value_name = "STAGE")]
+    pub force: Vec<String>,
+
+    /// Fail at once when another xp process uses the cache, instead of waiting
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+
+    /// Thread budget shared by running stages [default: number of CPUs]
+    #[arg(short, long, env = "XP_JOBS", value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// After a failure, still run every stage not downstream of it
+    #[arg(short, long)]
+    pub keep_going: bool,
+
+    /// Show what would run and why, without running anything
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DagFormat {
+    Dot,
+    Mermaid,
+}

@@ -1,0 +1,124 @@
+//! One module per subcommand; this one routes to them and maps errors to
+//! exit statuses.
+
+mod doctor;
+mod run;
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::cache::{Cache, WhenBusy, WorkspaceBusy};
+use crate::cli::{Cli, Command, PipelineArgs};
+use crate::dag::{self, Dag};
+use crate::spec::{self, SpecError};
+
+/// How a command that ran to its end went.
+pub enum Outcome {
+    Success,
+    StageFailed,
+    Interrupted,
+}
+
+pub fn dispatch(cli: Cli) -> Result<Outcome> {
+    let workspace = Workspace::new(cli.directory.as_deref(), cli.cache.as_deref())?;
+    match cli.command {
+        Command::Run(args) => run::run(&workspace, &args, cli.verbose > 0),
+        Command::Status(args) => run::status(&workspace, &args),
+        Command::Dag { pipeline, format } => {
+            let dag = workspace.load(&pipeline)?;
+            let text = match format {
+                crate::cli::DagFormat::Dot => dag::to_dot(&dag),
+                crate::cli::DagFormat::Mermaid => dag::to_mermaid(&dag),
+            };
+            print_stdout(&text)?;
+            Ok(Outcome::Success)
+        }
+        Command::Gc => {
+            let cache = Cache::open(&workspace.cache, WhenBusy::Wait)?;
+            let report = cache.gc()?;
+            print_stdout(&format!(
+                "removed {} objects, freed {}; {} objects still referenced\n",
+                report.objects,
+                human_bytes(report.bytes),
+                report.kept
+            ))?;
+            Ok(Outcome::Success)
+        }
+        Command::Doctor => doctor::doctor(&workspace),
+    }
+}
+
+/// Where a command works: the workspace root and its cache folder.
+pub struct Workspace {
+    pub root: PathBuf,
+    pub cache: PathBuf,
+}
+
+impl Workspace {
+    fn new(directory: Option<&Path>, cache: Option<&Path>) -> Result<Self> {
+        let current = std::env::current_dir().context("failed to read the current folder")?;
+        let root = match directory {
+            Some(dir) => current.join(dir),
+            None => current,
+        };
+        let cache = match cache {
+            Some(dir) => root.join(dir),
+            None => root.join("cache"),
+        };
+        Ok(Workspace { root, cache })
+    }
+
+    /// Loads a pipeline file (relative to the workspace) and builds its DAG.
+    fn load(&self, args: &PipelineArgs) -> Result<Dag> {
+        let joined = self.root.join(&args.file);
+        // Relative to the current folder when possible, so errors show short paths.
+        let current = std::env::current_dir().unwrap_or_default();
+        let path = joined.strip_prefix(&current).unwrap_or(&joined);
+        let project = spec::load_project(path, &args.overrides)?;
+        Ok(Dag::build(&project)?)
+    }
+}
+
+/// Exit status for an error: 2 for invalid input, 3 for a busy cache, 1 otherwise.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<SpecError>().is_some() {
+        2
+    } else if err.downcast_ref::<WorkspaceBusy>().is_some() {
+        3
+    } else if is_broken_pipe(err) {
+        0
+    } else {
+        1
+    }
+}
+
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|c| c.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
+}
+
+/// Writes to stdout; a closed pipe (`xp dag x.toml | head`) becomes an error
+/// that `main` turns into a quiet exit.
+pub fn print_stdout(text: &str) -> Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,96 @@
+//! `xp run` and `xp status`.
+
+use std::collections::HashSet;
+
+use anyhow::Result;
+use petgraph::graph::NodeIndex;
+
+use super::{print_stdout, Outcome, Workspace};
+use crate::cache::{Cache, WhenBusy};
+use crate::cli::{PipelineArgs, RunArgs};
+use crate::dag::Dag;
+use crate::exec::{self, LocalExecutor, Planned, RunOptions};
+use crate::spec::SpecError;
+
+pub fn run(workspace: &Workspace, args: &RunArgs, verbose: bool) -> Result<Outcome> {
+    if args.dry_run {
+        return status(workspace, &args.pipeline);
+    }
+    let dag = workspace.load(&args.pipeline)?;
+    let force = forced_stages(&dag, &args.pipeline.force)?;
+    let jobs = match args.jobs {
+        Some(0) => return Err(SpecError::plain("`--jobs` must be at least 1").into()),
+        Some(jobs) => jobs,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let cache = Cache::open(&workspace.cache, when_busy(&args.pipeline))?;
+    exec::interrupt::install()?;
+    let options = RunOptions { jobs, keep_going: args.keep_going, force, quiet_bars: verbose };
+    let summary = exec::run(&dag, &cache, &workspace.root, &LocalExecutor, &options)?;
+    eprintln!(
+        "xp: {} stages: {} ran, {} cached, {} restored, {} failed, {} skipped in {:.2}s",
+        dag.order.len(),
+        summary.ran,
+        summary.cached,
+        summary.restored,
+        summary.failed,
+        summary.skipped,
+        summary.elapsed.as_secs_f64()
+    );
+    Ok(if summary.interrupted {
+        Outcome::Interrupted
+    } else if summary.failed > 0 {
+        Outcome::StageFailed
+    } else {
+        Outcome::Success
+    })
+}
+
+pub fn status(workspace: &Workspace, args: &PipelineArgs) -> Result<Outcome> {
+    let dag = workspace.load(args)?;
+    let force = forced_stages(&dag, &args.force)?;
+    let cache = Cache::open(&workspace.cache, when_busy(args))?;
+    let plans = exec::plan(&dag, &cache, &workspace.root, &force)?;
+    let width = plans.iter().map(|(id, _)| id.len()).max().unwrap_or(0);
+    let mut text = String::new();
+    let (mut cached, mut to_run) = (0, 0);
+    for (id, planned) in &plans {
+        let (label, detail) = match planned {
+            Planned::Cached => ("cached", String::new()),
+            Planned::Restore => ("restore", "outputs differ from the cache".to_string()),
+            Planned::Run(reasons) => ("run", reasons.join("; ")),
+            Planned::Error(message) => ("error", message.clone()),
+        };
+        match planned {
+            Planned::Cached | Planned::Restore => cached += 1,
+            _ => to_run += 1,
+        }
+        text.push_str(format!("{label:<8} {id:<width$}  {detail}").trim_end());
+        text.push('\n');
+    }
+    text.push_str(&format!("{} stages: {cached} cached, {to_run} to run\n", plans.len()));
+    print_stdout(&text)?;
+    Ok(Outcome::Success)
+}
+
+fn when_busy(args: &PipelineArgs) -> WhenBusy {
+    if args.no_wait {
+        WhenBusy::Fail
+    } else {
+        WhenBusy::Wait
+    }
+}
+
+fn forced_stages(dag: &Dag, names: &[String]) -> Result<HashSet<NodeIndex>> {
+    let mut forced = HashSet::new();
+    for name in names {
+        let Some(node) = dag.find(name) else {
+            let ids = dag.stages.iter().map(|s| s.id.as_str());
+            return Err(SpecError::plain(format!("`--force {name}`: stage not found"))
+                .with_suggestion(name, ids)
+                .into());
+        };
+        forced.insert(node);
+    }
+    Ok(forced)
+}

@@ -1,0 +1,75 @@
+//! Running a DAG: freshness decisions, the scheduler, executors and progress.
+
+mod executor;
+mod freshness;
+pub mod interrupt;
+mod progress;
+mod scheduler;
+mod worker;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use anyhow::Result;
+use petgraph::graph::NodeIndex;
+
+use crate::cache::Cache;
+use crate::dag::Dag;
+
+pub use executor::LocalExecutor;
+pub use freshness::Freshness;
+pub use scheduler::{run, RunOptions};
+
+/// What a run would do with one stage.
+#[derive(Debug, PartialEq)]
+pub enum Planned {
+    Cached,
+    /// Cached, but the workspace copy of its outputs differs and will be restored.
+    Restore,
+    Run(Vec<String>),
+    /// The stage cannot be assessed, for example because an input is missing.
+    Error(String),
+}
+
+/// Decides, without running anything, what `xp run` would do with each stage.
+/// A stage downstream of one that will run is listed as to run, because its
+/// key depends on outputs not yet made.
+pub fn plan(
+    dag: &Dag,
+    cache: &Cache,
+    root: &Path,
+    force: &HashSet<NodeIndex>,
+) -> Result<Vec<(String, Planned)>> {
+    let mut done = HashMap::new();
+    let mut plans = Vec::new();
+    for &node in &dag.order {
+        let stage = dag.stage(node);
+        let pending: Vec<&str> = dag
+            .dependencies(node)
+            .filter(|dep| !done.contains_key(dep))
+            .map(|dep| dag.stage(dep).id.as_str())
+            .collect();
+        let planned = if pending.is_empty() {
+            let forced = force.contains(&node);
+            let assessed = freshness::components(dag, node, &done, cache, root)
+                .and_then(|c| freshness::assess(stage, c, dag, cache, root, forced));
+            match assessed {
+                Ok(Freshness::Fresh { entry, restore, .. }) => {
+                    done.insert(node, *entry);
+                    if restore {
+                        Planned::Restore
+                    } else {
+                        Planned::Cached
+                    }
+                }
+                Ok(Freshness::Stale { reasons, .. }) => Planned::Run(reasons),
+                Err(err) => Planned::Error(format!("{err:#}")),
+            }
+        } else {
+            let reasons = pending.iter().map(|id| format!("upstream {id} will run")).collect();
+            Planned::Run(reasons)
+        };
+        plans.push((stage.id.clone(), planned));
+    }
+    Ok(plans)
+}

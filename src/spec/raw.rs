@@ -1,0 +1,48 @@
+//! Structs that mirror a pipeline file as written, before any check beyond
+//! TOML syntax, unknown keys and field types.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// One pipeline file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    /// The pipeline's name; required when the file declares stages.
+    pub name: Option<Spanned<String>>,
+    /// Other pipeline files to load, relative to this file.
+    #[serde(default)]
+    pub include: Vec<Spanned<String>>,
+    /// Parameters: `lr = 0.001`, or `lr = { type = "float", default = 0.001 }`.
+    #[serde(default)]
+    pub params: IndexMap<String, Spanned<toml::Value>>,
+    #[serde(default)]
+    pub stages: IndexMap<String, Spanned<RawStage>>,
+}
+
+/// One `[stages.NAME]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    pub kind: Spanned<String>,
+    /// The `sh` command of a `shell` stage.
+    pub command: Option<Spanned<String>>,
+    /// Stages that must finish first: `name` in this pipeline or `pipeline/name`.
+    #[serde(default)]
+    pub needs: Vec<Spanned<String>>,
+    /// Files or folders the stage reads, relative to the workspace.
+    #[serde(default)]
+    pub inputs: Vec<Spanned<String>>,
+    /// Files or folders the stage writes, relative to the workspace.
+    #[serde(default)]
+    pub outputs: Vec<Spanned<String>>,
+    /// The stage's own parameters; values may interpolate pipeline parameters.
+    #[serde(default)]
+    pub params: IndexMap<String, Spanned<toml::Value>>,
+    /// Environment variables set for the stage; part of its cache key.
+    #[serde(default)]
+    pub env: IndexMap<String, Spanned<String>>,
+    /// CPU threads the stage uses; the scheduler keeps the running sum within `--jobs`.
+    pub threads: Option<Spanned<i64>>,
+}

@@ -1,0 +1,320 @@
+//! Conversion of one parsed file into a [`Pipeline`]: parameters with their
+//! overrides, then each stage with its fields interpolated and checked.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use toml::Spanned;
+
+use super::diagnostic::{Location, SourceFile, SpecError};
+use super::interpolate::{self, InterpolationError, Quoting};
+use super::load::ParsedFile;
+use super::raw::RawStage;
+use super::value::{Value, ValueType};
+use super::{Located, Override, Pipeline, Stage};
+use crate::stages;
+
+/// Resolves the pipeline a file declares; `None` for a file that only includes others.
+pub(super) fn resolve_pipeline(
+    file: &ParsedFile,
+    overrides: &[Override],
+) -> Result<Option<Pipeline>, SpecError> {
+    let raw = &file.raw;
+    let source = &file.source;
+    let Some(name) = &raw.name else {
+        if let Some((stage, table)) = raw.stages.first() {
+            let location = Location::new(source, table.span());
+            return Err(SpecError::at(&location, format!("stage `{stage}` has no pipeline"))
+                .with_help("add `name = \"...\"` at the top of the file"));
+        }
+        return Ok(None);
+    };
+    check_name(source, name, "pipeline")?;
+    let params = resolve_params(source, &raw.params, name.get_ref(), overrides)?;
+    let mut stages = Vec::new();
+    for (stage_name, table) in &raw.stages {
+        let location = Location::new(source, table.span());
+        let context = StageContext { source, pipeline: name.get_ref(), params: &params };
+        stages.push(context.resolve(stage_name, table.get_ref(), location)?);
+    }
+    Ok(Some(Pipeline { name: name.get_ref().clone(), stages }))
+}
+
+fn check_name(source: &Arc<SourceFile>, name: &Spanned<String>, what: &str) -> Result<(), SpecError> {
+    let text = name.get_ref();
+    let valid = !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if valid {
+        return Ok(());
+    }
+    Err(SpecError::at(&Location::new(source, name.span()), format!("invalid {what} name `{text}`"))
+        .with_help("use letters, digits, `_` and `-`"))
+}
+
+/// Reads parameter declarations and applies the overrides that target them.
+fn resolve_params(
+    source: &Arc<SourceFile>,
+    declared: &IndexMap<String, Spanned<toml::Value>>,
+    pipeline: &str,
+    overrides: &[Override],
+) -> Result<BTreeMap<String, Value>, SpecError> {
+    let mut params = BTreeMap::new();
+    for (name, declaration) in declared {
+        let location = Location::new(source, declaration.span());
+        let (ty, default) = parse_declaration(name, declaration.get_ref(), &location)?;
+        let mut value = default;
+        for o in overrides.iter().filter(|o| o.param == *name) {
+            if o.pipeline.as_deref().is_some_and(|p| p != pipeline) {
+                continue;
+            }
+            value = Value::parse_for(&o.value, ty).ok_or_else(|| {
+                SpecError::plain(format!(
+                    "override `-S {}={}`: expected a {} for parameter `{name}` of pipeline `{pipeline}`",
+                    o.param,
+                    o.value,
+                    ty.name()
+                ))
+            })?;
+        }
+        params.insert(name.clone(), value);
+    }
+    Ok(params)
+}
+
+/// Returns the type and default of `name = value` or `name = { type, default }`.
+fn parse_declaration(
+    name: &str,
+    declaration: &toml::Value,
+    location: &Location,
+) -> Result<(ValueType, Value), SpecError> {
+    let toml::Value::Table(table) = declaration else {
+        return match Value::from_toml(declaration) {
+            Some(value) => Ok((value.value_type(), value)),
+            None => Err(SpecError::at(
+                location,
+                format!("parameter `{name}` must be a bool, int, float or string"),
+            )),
+        };
+    };
+    if let Some(key) = table.keys().find(|key| !["type", "default", "doc"].contains(&key.as_str())) {
+        return Err(SpecError::at(location, format!("unknown key `{key}` in parameter `{name}`"))
+            .with_suggestion(key, ["type", "default", "doc"]));
+    }
+    let default = table.get("default").and_then(Value::from_toml).ok_or_else(|| {
+        SpecError::at(location, format!("parameter `{name}` needs a scalar `default`"))
+    })?;
+    let Some(type_value) = table.get("type") else {
+        return Ok((default.value_type(), default));
+    };
+    let type_name = type_value.as_str().unwrap_or("");
+    let ty = ValueType::parse(type_name).ok_or_else(|| {
+        SpecError::at(location, format!("parameter `{name}` has unknown type `{type_name}`"))
+            .with_suggestion(type_name, ValueType::NAMES)
+    })?;
+    let default_type = default.value_type().name();
+    let default = default.coerce(ty).ok_or_else(|| {
+        SpecError::at(
+            location,
+            format!("default of parameter `{name}` is a {default_type}, expected a {}", ty.name()),
+        )
+    })?;
+    Ok((ty, default))
+}
+
+struct StageContext<'a> {
+    source: &'a Arc<SourceFile>,
+    pipeline: &'a str,
+    params: &'a BTreeMap<String, Value>,
+}
+
+impl StageContext<'_> {
+    fn resolve(&self, name: &str, raw: &RawStage, location: Location) -> Result<Stage, SpecError> {
+        let id = format!("{}/{name}", self.pipeline);
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c)) {
+            return Err(SpecError::at(&location, format!("invalid stage name `{name}`"))
+                .with_help("use letters, digits, `_` and `-`"));
+        }
+        let kind = raw.kind.get_ref();
+        if !stages::KINDS.contains(&kind.as_str()) {
+            return Err(SpecError::at(&self.at(&raw.kind), format!("unknown stage kind `{kind}`"))
+                .with_suggestion(kind, stages::KINDS.iter().copied()));
+        }
+
+        let own = self.own_params(raw)?;
+        let mut values = self.params.clone();
+        values.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+
+        let mut used = BTreeMap::new();
+        let mut render = |field: &Spanned<String>, quoting| -> Result<String, SpecError> {
+            let text = self.render(field, &values, quoting)?;
+            for reference in interpolate::references(field.get_ref()).unwrap_or_default() {
+                if let (false, Some(value)) = (own.contains_key(&reference), self.params.get(&reference)) {
+                    used.insert(reference, value.clone());
+                }
+            }
+            Ok(text)
+        };
+
+        let command = raw.command.as_ref().map(|c| render(c, Quoting::Shell)).transpose()?;
+        let inputs = self.paths(&raw.inputs, "input", &mut render)?;
+        let outputs = self.paths(&raw.outputs, "output", &mut render)?;
+        let mut env = BTreeMap::new();
+        for (key, value) in &raw.env {
+            env.insert(key.clone(), render(value, Quoting::Raw)?);
+        }
+        for value in raw.params.values() {
+            if let toml::Value::String(text) = value.get_ref() {
+                for reference in interpolate::references(text).unwrap_or_default() {
+                    if let Some(value) = self.params.get(&reference) {
+                        used.insert(reference, value.clone());
+                    }
+                }
+            }
+        }
+
+        check_kind_fields(kind, raw, &location)?;
+        let threads = match &raw.threads {
+            None => 1,
+            Some(t) if *t.get_ref() >= 1 => *t.get_ref() as usize,
+            Some(t) => {
+                return Err(SpecError::at(&self.at(t), "`threads` must be at least 1"));
+            }
+        };
+        let needs = raw
+            .needs
+            .iter()
+            .map(|need| {
+                let target = need.get_ref();
+                let qualified =
+                    if target.contains('/') { target.clone() } else { format!("{}/{target}", self.pipeline) };
+                Located { value: qualified, location: self.at(need) }
+            })
+            .collect();
+
+        let mut params = own;
+        params.extend(used);
+        Ok(Stage {
+            id,
+            kind: kind.clone(),
+            command_template: raw.command.as_ref().map(|c| c.get_ref().clone()),
+            command,
+            needs,
+            inputs,
+            outputs,
+            params,
+            env,
+            threads,
+            location,
+        })
+    }
+
+    fn at<T>(&self, spanned: &Spanned<T>) -> Location {
+        Location::new(self.source, spanned.span())
+    }
+
+    /// Resolves the stage's `params` table; a string that is exactly `${name}`
+    /// takes the referenced parameter's value and type.
+    fn own_params(&self, raw: &RawStage) -> Result<BTreeMap<String, Value>, SpecError> {
+        let mut own = BTreeMap::new();
+        for (name, value) in &raw.params {
+            let resolved = match value.get_ref() {
+                toml::Value::String(text) => match interpolate::whole_reference(text) {
+                    Some(reference) => match self.params.get(reference) {
+                        Some(value) => value.clone(),
+                        None => return Err(self.unknown_reference(value, reference, 0)),
+                    },
+                    None => {
+                        let spanned = Spanned::new(value.span(), text.clone());
+                        Value::Str(self.render(&spanned, self.params, Quoting::Raw)?)
+                    }
+                },
+                other => Value::from_toml(other).ok_or_else(|| {
+                    SpecError::at(
+                        &self.at(value),
+                        format!("stage parameter `{name}` must be a bool, int, float or string"),
+                    )
+                })?,
+            };
+            own.insert(name.clone(), resolved);
+        }
+        Ok(own)
+    }
+
+    fn render(
+        &self,
+        field: &Spanned<String>,
+        values: &BTreeMap<String, Value>,
+        quoting: Quoting,
+    ) -> Result<String, SpecError> {
+        interpolate::render(field.get_ref(), values, quoting).map_err(|err| match err {
+            InterpolationError::Unknown(reference) => {
+                self.unknown_reference(field, &reference.name, reference.offset)
+            }
+            InterpolationError::Malformed { offset, message } => {
+                SpecError::at(&self.inside(field, offset, 2), message)
+            }
+        })
+    }
+
+    fn unknown_reference<T>(&self, field: &Spanned<T>, name: &str, offset: usize) -> SpecError {
+        let location = self.inside(field, offset, name.len() + 3);
+        SpecError::at(&location, format!("parameter `{name}` not found"))
+            .with_suggestion(name, self.params.keys().map(String::as_str))
+    }
+
+    /// Locates `len` bytes at `offset` inside a string value, skipping its
+    /// opening quote; escapes in the string can shift the column.
+    fn inside<T>(&self, field: &Spanned<T>, offset: usize, len: usize) -> Location {
+        let span = field.span();
+        let quote = self.source.text[span.start..].starts_with(['"', '\'']) as usize;
+        let start = span.start + quote + offset;
+        Location::new(self.source, start..start + len)
+    }
+
+    fn paths(
+        &self,
+        fields: &[Spanned<String>],
+        what: &str,
+        render: &mut impl FnMut(&Spanned<String>, Quoting) -> Result<String, SpecError>,
+    ) -> Result<Vec<Located<String>>, SpecError> {
+        let mut paths = Vec::new();
+        for field in fields {
+            let text = render(field, Quoting::Raw)?;
+            let location = self.at(field);
+            let normal = normalise_path(&text)
+                .map_err(|problem| SpecError::at(&location, format!("{what} `{text}` {problem}")))?;
+            paths.push(Located { value: normal, location });
+        }
+        Ok(paths)
+    }
+}
+
+/// Rejects fields that make no sense for the stage's kind.
+fn check_kind_fields(kind: &str, raw: &RawStage, location: &Location) -> Result<(), SpecError> {
+    if kind == "shell" && raw.command.is_none() {
+        return Err(SpecError::at(location, "a `shell` stage needs a `command`"));
+    }
+    Ok(())
+}
+
+/// Turns a workspace-relative path into `a/b/c` form; rejects absolute paths
+/// and paths that climb out of the workspace with `..`.
+pub fn normalise_path(text: &str) -> Result<String, &'static str> {
+    let mut parts: Vec<&str> = Vec::new();
+    for component in Path::new(text).components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_str().unwrap_or_default()),
+            Component::CurDir => {}
+            Component::ParentDir => return Err("leaves the workspace (`..` is not allowed)"),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err("is absolute; paths are relative to the workspace")
+            }
+        }
+    }
+    if parts.is_empty() {
+        return Err("is empty");
+    }
+    Ok(parts.join("/"))
+}
