@@ -85,7 +85,8 @@ fn forced_stages(dag: &Dag, names: &[String]) -> Result<HashSet<NodeIndex>> {
     let mut forced = HashSet::new();
     for name in names {
         let Some(node) = dag.find(name) else {
-            let ids = dag.stages.iter().map(|s| s.id.as_str());
+            let bare = dag.stages.iter().filter_map(|s| s.id.rsplit('/').next());
+            let ids = dag.stages.iter().map(|s| s.id.as_str()).chain(bare);
             return Err(SpecError::plain(format!("`--force {name}`: stage not found"))
                 .with_suggestion(name, ids)
                 .into());

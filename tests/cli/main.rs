@@ -1,0 +1,10 @@
+//! End-to-end tests of the `xp` binary on pipelines written into temporary
+//! workspaces. One test binary, so the suite links once.
+
+mod support;
+
+mod dag;
+mod faults;
+mod reruns;
+mod scheduling;
+mod spec_errors;
