@@ -18,7 +18,7 @@ test:
 	cargo test --locked
 
 build:
-	cargo build --locked --bin xp
+	cargo build --locked --bins
 
 bench:
 	cargo bench --locked --profile dev --bench engine

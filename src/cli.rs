@@ -1,5 +1,6 @@
 //! Command-line arguments. Environment variables are read here and nowhere
-//! else: `XP_CACHE` (cache folder) and `XP_JOBS` (thread budget).
+//! else: `XP_CACHE` (cache folder) and `XP_JOBS` (thread budget); logging
+//! also honours `RUST_LOG` and `NO_COLOR`.
 
 use std::path::PathBuf;
 

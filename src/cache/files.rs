@@ -51,8 +51,10 @@ impl Workspace<'_> {
                 && stamp.inode == metadata.ino()
         };
         if let Some(stamp) = self.index.stamp(rel).filter(fresh) {
+            tracing::trace!(path = rel, "file unchanged since last hashed");
             return Ok(stamp.hash);
         }
+        tracing::trace!(path = rel, "hashing file");
         let path = self.absolute(rel);
         let mut file =
             fs::File::open(&path).with_context(|| format!("failed to read `{}`", path.display()))?;

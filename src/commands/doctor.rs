@@ -1,5 +1,7 @@
 //! `xp doctor`: what a user checks first when something is off.
 
+use std::process::Command;
+
 use anyhow::Result;
 
 use super::{human_bytes, print_stdout, Outcome, Workspace};
@@ -12,29 +14,31 @@ pub fn doctor(workspace: &Workspace) -> Result<Outcome> {
     } else {
         "not created yet".to_string()
     };
-    let text = format!(
-        "xp          {}\n\
-         libtorch    {} (linked at build time)\n\
-         torch threads {}\n\
-         cpus        {threads}\n\
-         cuda        {}\n\
-         workspace   {}\n\
-         cache       {} ({cache_state})\n",
-        env!("CARGO_PKG_VERSION"),
-        env!("XP_LIBTORCH_VERSION"),
-        tch::get_num_threads(),
-        cuda_summary(),
+    let mut text = format!("xp: {}\n", env!("CARGO_PKG_VERSION"));
+    text.push_str(&torch_info());
+    text.push_str(&format!(
+        "cpus: {threads}\nworkspace: {}\ncache: {} ({cache_state})\n",
         workspace.root.display(),
         workspace.cache.display(),
-    );
+    ));
     print_stdout(&text)?;
     Ok(Outcome::Success)
 }
 
-fn cuda_summary() -> String {
-    if tch::Cuda::is_available() {
-        format!("available, {} device(s)", tch::Cuda::device_count())
-    } else {
-        "not available".to_string()
+/// Asks `xp-torch`, installed next to `xp`, about libtorch; libtorch is loaded
+/// only in that process.
+fn torch_info() -> String {
+    let sibling = std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.join("xp-torch")));
+    let Some(path) = sibling.filter(|p| p.exists()) else {
+        return "libtorch: unknown (`xp-torch` not found next to `xp`)\n".to_string();
+    };
+    match Command::new(&path).arg("info").output() {
+        Ok(output) if output.status.success() => String::from_utf8_lossy(&output.stdout).into_owned(),
+        Ok(output) => format!(
+            "libtorch: failed to load ({}): {}\n",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+        Err(err) => format!("libtorch: failed to start `{}`: {err}\n", path.display()),
     }
 }

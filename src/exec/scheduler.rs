@@ -183,17 +183,20 @@ impl<'a> Scheduler<'a> {
                     self.fail(node, &Failure { message: format!("{err:#}"), log: None });
                 }
                 Ok(Freshness::Fresh { key, entry, restore: false }) => {
+                    tracing::debug!(stage = %stage.id, %key, "cache hit");
                     self.cache.index.set_latest(&stage.id, &key)?;
                     self.progress.line("cached", &stage.id, "");
                     self.summary.cached += 1;
                     self.complete(node, *entry);
                 }
                 Ok(Freshness::Fresh { key, entry, restore: true }) => {
+                    tracing::debug!(stage = %stage.id, %key, "cache hit; outputs to restore");
                     self.progress.started(&stage.id, "restore", "outputs differ from the cache");
                     self.running.insert(node, 1);
                     work.push((node, Work::Restore { key, entry }));
                 }
                 Ok(Freshness::Stale { key, components, reasons }) => {
+                    tracing::debug!(stage = %stage.id, %key, ?reasons, "cache miss");
                     self.progress.started(&stage.id, "run", &format!("({})", reasons.join("; ")));
                     self.running.insert(node, threads);
                     work.push((node, Work::Run { key, components }));

@@ -45,6 +45,7 @@ pub struct Worker<'a> {
 
 impl Worker<'_> {
     pub fn perform(&self, stage: &Stage, work: Work) -> Result<Done, Failure> {
+        let _span = tracing::debug_span!("stage", id = %stage.id).entered();
         let started = Instant::now();
         let (key, entry, how) = match work {
             Work::Run { key, components } => {

@@ -1,4 +1,4 @@
-//! `xp dag` output.
+//! `xp dag` and `xp doctor` output.
 
 use crate::support::{stage, Workspace};
 
@@ -26,4 +26,14 @@ fn mermaid_lists_nodes_and_edges() {
     assert!(run.stdout.starts_with("flowchart LR"), "{}", run.stdout);
     assert!(run.stdout.contains("s0[\"p/a (shell)\"]"), "{}", run.stdout);
     assert!(run.stdout.contains("s0 --> s1"), "{}", run.stdout);
+}
+
+#[test]
+fn doctor_reports_libtorch_and_cache() {
+    let workspace = workspace();
+    let run = workspace.xp(&["doctor"]).success();
+    assert!(run.stdout.contains("xp: 0.1.0"), "{}", run.stdout);
+    assert!(run.stdout.contains("libtorch: 2.13.0"), "{}", run.stdout);
+    assert!(run.stdout.contains("cuda: "), "{}", run.stdout);
+    assert!(run.stdout.contains("cache: "), "{}", run.stdout);
 }
