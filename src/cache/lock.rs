@@ -58,13 +58,18 @@ impl WorkspaceLock {
     }
 }
 
+/// Reads the holder's description, giving a holder that has just taken the
+/// lock up to 0.2 s to write it.
 fn describe_holder(file: &mut File) -> String {
-    let mut text = String::new();
-    let _ = file.seek(SeekFrom::Start(0)).and_then(|_| file.read_to_string(&mut text));
-    match text.trim() {
-        "" => "another xp process".to_string(),
-        holder => holder.to_string(),
+    for _ in 0..4 {
+        let mut text = String::new();
+        let _ = file.seek(SeekFrom::Start(0)).and_then(|_| file.read_to_string(&mut text));
+        if !text.trim().is_empty() {
+            return text.trim().to_string();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    "another xp process".to_string()
 }
 
 fn write_holder(file: &mut File) -> std::io::Result<()> {

@@ -4,7 +4,7 @@
 mod render;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -23,6 +23,7 @@ pub struct Dag {
     pub order: Vec<NodeIndex>,
     /// Workspace path of each declared output -> id of the stage that writes it.
     pub producers: BTreeMap<String, String>,
+    by_id: HashMap<String, NodeIndex>,
 }
 
 impl Dag {
@@ -35,17 +36,23 @@ impl Dag {
             stages.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
 
         let producers = check_outputs(&stages)?;
+        let mut edges = HashSet::new();
+        let mut connect = |from: usize, to: usize| {
+            if edges.insert((from, to)) {
+                graph.add_edge(nodes[from], nodes[to], ());
+            }
+        };
         for (i, stage) in stages.iter().enumerate() {
             for need in &stage.needs {
                 let Some(&j) = by_id.get(need.value.as_str()) else {
                     return Err(SpecError::at(&need.location, format!("stage `{}` not found", need.value))
                         .with_suggestion(&need.value, stages.iter().map(|s| s.id.as_str())));
                 };
-                graph.update_edge(nodes[j], nodes[i], ());
+                connect(j, i);
             }
             for input in &stage.inputs {
                 for j in producers_of(&producers, &input.value).filter(|&j| j != i) {
-                    graph.update_edge(nodes[j], nodes[i], ());
+                    connect(j, i);
                 }
             }
         }
@@ -54,7 +61,8 @@ impl Dag {
         }
         let order = file_order(&graph);
         let producers = producers.into_iter().map(|(path, i)| (path, stages[i].id.clone())).collect();
-        Ok(Dag { graph, stages, order, producers })
+        let by_id = stages.iter().enumerate().map(|(i, s)| (s.id.clone(), nodes[i])).collect();
+        Ok(Dag { graph, stages, order, producers, by_id })
     }
 
     pub fn stage(&self, node: NodeIndex) -> &Stage {
@@ -71,6 +79,9 @@ impl Dag {
 
     /// Finds a stage by id (`pipeline/stage`) or, when unambiguous, by its bare name.
     pub fn find(&self, name: &str) -> Option<NodeIndex> {
+        if let Some(&node) = self.by_id.get(name) {
+            return Some(node);
+        }
         let matches: Vec<NodeIndex> = self
             .order
             .iter()
@@ -82,7 +93,7 @@ impl Dag {
             .collect();
         match matches.as_slice() {
             [one] => Some(*one),
-            _ => matches.into_iter().find(|&n| self.stage(n).id == name),
+            _ => None,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Result;
 use petgraph::graph::NodeIndex;
 
-use crate::cache::{Cache, Entry, KeyComponents};
+use crate::cache::{Artifact, Cache, Entry, KeyComponents};
 use crate::dag::Dag;
 use crate::spec::Stage;
 use crate::stages;
@@ -41,12 +41,14 @@ pub fn components(
 ) -> Result<KeyComponents> {
     let stage = dag.stage(node);
     let workspace = cache.workspace(root);
+    let produced_by_dependencies: HashMap<&str, &Artifact> = dag
+        .dependencies(node)
+        .filter_map(|dep| done.get(&dep))
+        .flat_map(|entry| entry.outputs.iter().map(|(path, artifact)| (path.as_str(), artifact)))
+        .collect();
     let mut inputs = BTreeMap::new();
     for input in &stage.inputs {
-        let produced = dag
-            .dependencies(node)
-            .find_map(|dep| done.get(&dep).and_then(|e| e.outputs.get(&input.value)));
-        let hash = match produced {
+        let hash = match produced_by_dependencies.get(input.value.as_str()) {
             Some(artifact) => artifact.hash.clone(),
             None => workspace.hash(&input.value)?.ok_or_else(|| MissingInput {
                 stage: stage.id.clone(),

@@ -3,8 +3,6 @@
 //! `$$` writes a literal `$`. Inside a shell command every inserted value is
 //! quoted for `sh`, so a parameter such as `1; touch pwned` stays one argument.
 
-use std::collections::BTreeMap;
-
 use super::value::Value;
 
 /// How inserted values are written.
@@ -41,17 +39,17 @@ pub fn references(template: &str) -> Result<Vec<String>, InterpolationError> {
     Ok(names)
 }
 
-/// Renders `template`, replacing each `${name}` by its value in `values`.
-pub fn render(
+/// Renders `template`, replacing each `${name}` by `lookup(name)`.
+pub fn render<'v>(
     template: &str,
-    values: &BTreeMap<String, Value>,
+    lookup: impl Fn(&str) -> Option<&'v Value>,
     quoting: Quoting,
 ) -> Result<String, InterpolationError> {
     let mut output = String::with_capacity(template.len());
     let mut unknown = None;
     for_each_part(template, |part| match part {
         Part::Text(text) => output.push_str(text),
-        Part::Reference { name, offset } => match values.get(name) {
+        Part::Reference { name, offset } => match lookup(name) {
             Some(value) if quoting == Quoting::Shell => output.push_str(&shell_quote(value)),
             Some(value) => output.push_str(&value.to_string()),
             None => {
@@ -135,6 +133,8 @@ pub fn shell_quote(value: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn values() -> BTreeMap<String, Value> {
@@ -146,13 +146,15 @@ mod tests {
 
     #[test]
     fn render_raw_inserts_text() {
-        let text = render("lr=${lr} $$5 $HOME", &values(), Quoting::Raw).unwrap();
+        let values = values();
+        let text = render("lr=${lr} $$5 $HOME", |n| values.get(n), Quoting::Raw).unwrap();
         assert_eq!(text, "lr=0.001 $5 $HOME");
     }
 
     #[test]
     fn render_shell_quotes_metacharacters() {
-        let text = render("echo ${name}", &values(), Quoting::Shell).unwrap();
+        let values = values();
+        let text = render("echo ${name}", |n| values.get(n), Quoting::Shell).unwrap();
         assert_eq!(text, r"echo '1; touch pwned'");
     }
 
@@ -163,7 +165,8 @@ mod tests {
 
     #[test]
     fn render_reports_unknown_reference() {
-        match render("a ${nope} b", &values(), Quoting::Raw) {
+        let values = values();
+        match render("a ${nope} b", |n| values.get(n), Quoting::Raw) {
             Err(InterpolationError::Unknown(reference)) => {
                 assert_eq!(reference.name, "nope");
                 assert_eq!(reference.offset, 2);
@@ -174,8 +177,9 @@ mod tests {
 
     #[test]
     fn render_rejects_unclosed_brace() {
+        let values = values();
         assert!(matches!(
-            render("a ${lr", &values(), Quoting::Raw),
+            render("a ${lr", |n| values.get(n), Quoting::Raw),
             Err(InterpolationError::Malformed { offset: 2, .. })
         ));
     }

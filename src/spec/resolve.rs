@@ -143,12 +143,12 @@ impl StageContext<'_> {
         }
 
         let own = self.own_params(raw)?;
-        let mut values = self.params.clone();
-        values.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+        // The stage's own parameters shadow the pipeline's.
+        let lookup = |name: &str| own.get(name).or_else(|| self.params.get(name));
 
         let mut used = BTreeMap::new();
         let mut render = |field: &Spanned<String>, quoting| -> Result<String, SpecError> {
-            let text = self.render(field, &values, quoting)?;
+            let text = self.render(field, lookup, quoting)?;
             for reference in interpolate::references(field.get_ref()).unwrap_or_default() {
                 if let (false, Some(value)) = (own.contains_key(&reference), self.params.get(&reference)) {
                     used.insert(reference, value.clone());
@@ -227,7 +227,7 @@ impl StageContext<'_> {
                     },
                     None => {
                         let spanned = Spanned::new(value.span(), text.clone());
-                        Value::Str(self.render(&spanned, self.params, Quoting::Raw)?)
+                        Value::Str(self.render(&spanned, |n| self.params.get(n), Quoting::Raw)?)
                     }
                 },
                 other => Value::from_toml(other).ok_or_else(|| {
@@ -242,13 +242,13 @@ impl StageContext<'_> {
         Ok(own)
     }
 
-    fn render(
+    fn render<'v>(
         &self,
         field: &Spanned<String>,
-        values: &BTreeMap<String, Value>,
+        lookup: impl Fn(&str) -> Option<&'v Value>,
         quoting: Quoting,
     ) -> Result<String, SpecError> {
-        interpolate::render(field.get_ref(), values, quoting).map_err(|err| match err {
+        interpolate::render(field.get_ref(), lookup, quoting).map_err(|err| match err {
             InterpolationError::Unknown(reference) => {
                 self.unknown_reference(field, &reference.name, reference.offset)
             }
