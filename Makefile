@@ -3,6 +3,9 @@
 # the clone so that every clone of this repository reuses it.
 
 LIBTORCH ?= $(shell bash scripts/libtorch.sh)
+ifeq ($(LIBTORCH),)
+$(error installing libtorch failed; see the messages above)
+endif
 CARGO_TARGET_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/xp/target
 export LIBTORCH CARGO_TARGET_DIR
 
