@@ -35,7 +35,7 @@ fn bench_shape(name: &str, pipeline: &str, middle: usize) {
     report(name, &format!("rerun after -S {changed}"), &[rerun]);
 }
 
-/// Stage i copies stage i-1's output and appends its own parameter.
+/// Builds a chain where stage i copies stage i-1's output and appends its own parameter.
 fn chain(n: usize) -> String {
     let mut text = header(n);
     for i in 0..n {
@@ -53,7 +53,7 @@ fn chain(n: usize) -> String {
     text
 }
 
-/// One source, n - 2 stages reading it, one join reading them all.
+/// Builds a pipeline of one source, n - 2 stages reading it, and one join reading them all.
 fn fan_out(n: usize) -> String {
     let mut text = header(n);
     let _ = write!(

@@ -106,7 +106,7 @@ impl Workspace<'_> {
         Ok(Artifact { hash, files })
     }
 
-    /// Whether the workspace holds exactly `artifact` at `rel`.
+    /// Returns whether the workspace contains exactly `artifact` at `rel`.
     pub fn matches(&self, rel: &str, artifact: &Artifact) -> Result<bool> {
         Ok(self.hash(rel)?.as_deref() == Some(artifact.hash.as_str()))
     }

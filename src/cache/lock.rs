@@ -15,7 +15,7 @@ pub struct WorkspaceLock {
     _file: File,
 }
 
-/// What to do when another process holds the lock.
+/// The action taken when another process has the lock.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum WhenBusy {
     Wait,

@@ -38,7 +38,7 @@ pub struct Cache {
     _lock: WorkspaceLock,
 }
 
-/// What `xp gc` removed.
+/// Counts of what `xp gc` removed and kept.
 pub struct GcReport {
     pub objects: usize,
     pub bytes: u64,
@@ -60,7 +60,7 @@ impl Cache {
         Workspace { root, index: &self.index, objects: &self.objects }
     }
 
-    /// The log file of a stage's latest run.
+    /// Returns the log file of a stage's latest run.
     pub fn log_path(&self, stage_id: &str) -> PathBuf {
         self.root.join("logs").join(format!("{stage_id}.log"))
     }

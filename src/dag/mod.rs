@@ -98,7 +98,7 @@ impl Dag {
     }
 }
 
-/// A topological order that keeps the order of the pipeline files where the
+/// Returns a topological order that keeps the order of the pipeline files where the
 /// edges allow (Kahn's algorithm, taking the earliest-declared ready stage).
 fn file_order(graph: &DiGraph<usize, ()>) -> Vec<NodeIndex> {
     let mut waiting: Vec<usize> = graph
@@ -137,7 +137,7 @@ fn producers_of<'a>(
     ancestors.chain(inside)
 }
 
-/// Whether one path is the other or lies inside it.
+/// Returns whether one path is the other or lies inside it.
 fn overlaps(a: &str, b: &str) -> bool {
     let inside = |inner: &str, outer: &str| {
         inner.len() > outer.len() && inner.starts_with(outer) && inner.as_bytes()[outer.len()] == b'/'

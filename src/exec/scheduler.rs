@@ -6,8 +6,8 @@
 //! at once, without a pool thread. Stages to run or restore go to the pool,
 //! whose threads report back over a channel.
 //!
-//! Thread budget: each stage declares `threads` (default 1, capped at the
-//! budget); a stage starts only when the running stages' threads plus its own
+//! Thread budget: each stage declares `threads`, 1 by default and capped at
+//! `jobs`. A stage starts only when its threads and those of the running stages
 //! fit in `jobs`, so two 2-thread training stages on 2 cores run one at a time.
 //!
 //! Keys of dependants are computed only when their dependencies have settled,

@@ -16,11 +16,11 @@ pub enum Work {
     Restore { key: String, entry: Box<Entry> },
 }
 
-/// How a stage's result came to be.
+/// The origin of a stage's result.
 pub enum How {
     Ran,
     Restored,
-    /// A stored result was damaged, so the stage ran again; the text says what was wrong.
+    /// A stored result was damaged, so the stage ran again. The text describes the damage.
     Rebuilt(String),
 }
 
