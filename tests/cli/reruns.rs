@@ -234,3 +234,22 @@ fn gc_removes_unreferenced_objects() {
     workspace.xp(&["run", "p.toml"]).success();
     assert_eq!(counts(&workspace), vec![1, 1, 1, 1]);
 }
+
+#[test]
+fn unchanged_input_is_not_rehashed() {
+    let workspace = Workspace::new();
+    workspace.write("data/in.txt", "one\n");
+    let text = format!("name = \"p\"\n{}", stage("copy", "cat data/in.txt > out.txt", &["data/in.txt"], &["out.txt"]));
+    workspace.write("p.toml", &text);
+    workspace.xp(&["run", "p.toml"]).success();
+    let traced = |workspace: &Workspace| {
+        let output = workspace.command(&["run", "p.toml"]).env("RUST_LOG", "xp=trace").output().unwrap();
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let second = traced(&workspace);
+    assert!(second.contains("file unchanged since last hashed path=\"data/in.txt\""), "{second}");
+    assert!(!second.contains("hashing file path=\"data/in.txt\""), "{second}");
+    workspace.write("data/in.txt", "two, longer\n");
+    let third = traced(&workspace);
+    assert!(third.contains("hashing file path=\"data/in.txt\""), "{third}");
+}
