@@ -17,11 +17,11 @@ PIPELINE ?= pipelines/example.toml
 run: build
 	$(XP) run $(PIPELINE)
 
-test:
-	cargo test --locked
+test: build
+	cargo test --locked --workspace
 
 build:
-	cargo build --locked --bins
+	cargo build --locked --workspace --bins
 
 bench:
 	cargo bench --locked --profile dev --bench engine
