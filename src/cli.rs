@@ -1,5 +1,6 @@
 //! Command-line arguments. Environment variables are read here and nowhere
-//! else: `XP_CACHE` (cache folder) and `XP_JOBS` (thread budget); logging
+//! else: `XP_CACHE` (cache folder), `XP_JOBS` (thread budget) and `XP_DISTDIR`
+//! (download mirror); logging
 //! also honours `RUST_LOG` and `NO_COLOR`.
 
 use std::path::PathBuf;
@@ -84,6 +85,10 @@ pub struct RunArgs {
     /// Show what would run and why, without running anything
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+
+    /// Folder searched, by file name and checksum, before downloading anything
+    #[arg(long, env = "XP_DISTDIR", value_name = "DIR")]
+    pub distdir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

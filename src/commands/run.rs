@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use petgraph::graph::NodeIndex;
 
 use super::{print_stdout, Outcome, Workspace};
@@ -26,7 +26,9 @@ pub fn run(workspace: &Workspace, args: &RunArgs, verbose: bool) -> Result<Outco
     let cache = Cache::open(&workspace.cache, when_busy(&args.pipeline))?;
     exec::interrupt::install()?;
     let options = RunOptions { jobs, keep_going: args.keep_going, force, quiet_bars: verbose };
-    let summary = exec::run(&dag, &cache, &workspace.root, &LocalExecutor, &options)?;
+    let current = std::env::current_dir().context("failed to read the current folder")?;
+    let executor = LocalExecutor { distdir: args.distdir.as_ref().map(|d| current.join(d)) };
+    let summary = exec::run(&dag, &cache, &workspace.root, &executor, &options)?;
     eprintln!(
         "xp: {} stages: {} ran, {} cached, {} restored, {} failed, {} skipped in {:.2}s",
         dag.order.len(),

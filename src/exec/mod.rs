@@ -1,6 +1,7 @@
 //! Running a DAG: freshness decisions, the scheduler, executors and progress.
 
 mod executor;
+pub mod process;
 mod freshness;
 pub mod interrupt;
 mod progress;

@@ -33,6 +33,7 @@ use super::progress::Progress;
 use super::worker::{Done, Failure, How, Work, Worker};
 use crate::cache::{Cache, Entry};
 use crate::dag::Dag;
+use crate::spec::Stage;
 
 pub struct RunOptions {
     pub jobs: usize,
@@ -100,9 +101,12 @@ pub fn run(
                 let sender = sender.clone();
                 let worker = &worker;
                 let stage = dag.stage(node);
+                let mut upstream: Vec<NodeIndex> = dag.dependencies(node).collect();
+                upstream.sort_by_key(|dep| scheduler.rank[dep]);
+                let upstream: Vec<&Stage> = upstream.into_iter().map(|dep| dag.stage(dep)).collect();
                 scope.spawn(move |_| {
                     // The receiver outlives every worker; a send error cannot happen.
-                    let _ = sender.send((node, worker.perform(stage, work)));
+                    let _ = sender.send((node, worker.perform(stage, &upstream, work)));
                 });
             }
             if scheduler.running.is_empty() {

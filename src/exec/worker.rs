@@ -44,12 +44,12 @@ pub struct Worker<'a> {
 }
 
 impl Worker<'_> {
-    pub fn perform(&self, stage: &Stage, work: Work) -> Result<Done, Failure> {
+    pub fn perform(&self, stage: &Stage, upstream: &[&Stage], work: Work) -> Result<Done, Failure> {
         let _span = tracing::debug_span!("stage", id = %stage.id).entered();
         let started = Instant::now();
         let (key, entry, how) = match work {
             Work::Run { key, components } => {
-                let entry = self.run(stage, &key, *components)?;
+                let entry = self.run(stage, upstream, &key, *components)?;
                 (key, entry, How::Ran)
             }
             Work::Restore { key, entry } => match self.restore(stage, &key, &entry) {
@@ -57,7 +57,7 @@ impl Worker<'_> {
                 Err(err) if err.downcast_ref::<CorruptObject>().is_some() || is_missing(&err) => {
                     let problem = format!("{err:#}");
                     self.cache.index.remove(&key).map_err(plain)?;
-                    let entry = self.run(stage, &key, entry.components)?;
+                    let entry = self.run(stage, upstream, &key, entry.components)?;
                     (key, entry, How::Rebuilt(problem))
                 }
                 Err(err) => return Err(plain(err)),
@@ -77,13 +77,19 @@ impl Worker<'_> {
     }
 
     /// Runs the stage and records its result; on failure removes its outputs.
-    fn run(&self, stage: &Stage, key: &str, components: KeyComponents) -> Result<Entry, Failure> {
+    fn run(
+        &self,
+        stage: &Stage,
+        upstream: &[&Stage],
+        key: &str,
+        components: KeyComponents,
+    ) -> Result<Entry, Failure> {
         let log = self.cache.log_path(&stage.id);
         let started_unix_ms = unix_ms();
         let started = Instant::now();
         let result = self
             .prepare(stage, &log)
-            .and_then(|()| self.executor.execute(stage, self.root, &log))
+            .and_then(|()| self.executor.execute(stage, upstream, self.root, &log))
             .and_then(|()| self.check_outputs(stage));
         let recorded = result.and_then(|()| {
             let entry = self.store(stage, components, &log, started_unix_ms, started.elapsed())?;
@@ -97,14 +103,17 @@ impl Worker<'_> {
     }
 
     /// Removes stale outputs, so that a declared output the command fails to
-    /// write is noticed, and creates their parent folders.
+    /// write is noticed, and creates their parent folders. A built-in kind's
+    /// output folder is created empty.
     fn prepare(&self, stage: &Stage, log: &Path) -> Result<()> {
         let workspace = self.cache.workspace(self.root);
         for output in &stage.outputs {
             workspace.remove(&output.value)?;
-            if let Some(parent) = self.root.join(&output.value).parent() {
-                fs::create_dir_all(parent)
-                    .with_context(|| format!("failed to create `{}`", parent.display()))?;
+            let path = self.root.join(&output.value);
+            let folder = if stage.kind == "shell" { path.parent() } else { Some(path.as_path()) };
+            if let Some(folder) = folder {
+                fs::create_dir_all(folder)
+                    .with_context(|| format!("failed to create `{}`", folder.display()))?;
             }
         }
         let folder = log.parent().expect("log paths have a parent folder");

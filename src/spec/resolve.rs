@@ -137,9 +137,9 @@ impl StageContext<'_> {
                 .with_help("use letters, digits, `_` and `-`"));
         }
         let kind = raw.kind.get_ref();
-        if !stages::KINDS.contains(&kind.as_str()) {
+        if !stages::kinds().any(|known| known == kind) {
             return Err(SpecError::at(&self.at(&raw.kind), format!("unknown stage kind `{kind}`"))
-                .with_suggestion(kind, stages::KINDS.iter().copied()));
+                .with_suggestion(kind, stages::kinds()));
         }
 
         let own = self.own_params(raw)?;
@@ -159,22 +159,27 @@ impl StageContext<'_> {
 
         let command = raw.command.as_ref().map(|c| render(c, Quoting::Shell)).transpose()?;
         let inputs = self.paths(&raw.inputs, "input", &mut render)?;
-        let outputs = self.paths(&raw.outputs, "output", &mut render)?;
+        let mut outputs = self.paths(&raw.outputs, "output", &mut render)?;
+        if kind != "shell" && outputs.is_empty() {
+            // Built-in kinds write one folder, by default named after the stage.
+            let value = format!("build/{}/{name}", self.pipeline);
+            outputs.push(Located { value, location: location.clone() });
+        }
         let mut env = BTreeMap::new();
         for (key, value) in &raw.env {
             env.insert(key.clone(), render(value, Quoting::Raw)?);
         }
         for value in raw.params.values() {
-            if let toml::Value::String(text) = value.get_ref() {
-                for reference in interpolate::references(text).unwrap_or_default() {
-                    if let Some(value) = self.params.get(&reference) {
-                        used.insert(reference, value.clone());
-                    }
+            let mut texts = Vec::new();
+            collect_strings(value.get_ref(), &mut texts);
+            for reference in texts.into_iter().flat_map(|t| interpolate::references(t).unwrap_or_default()) {
+                if let Some(value) = self.params.get(&reference) {
+                    used.insert(reference, value.clone());
                 }
             }
         }
 
-        check_kind_fields(kind, raw, &location)?;
+        check_kind_fields(kind, raw, &location, self.source)?;
         let threads = match &raw.threads {
             None => 1,
             Some(t) if *t.get_ref() >= 1 => *t.get_ref() as usize,
@@ -219,27 +224,49 @@ impl StageContext<'_> {
     fn own_params(&self, raw: &RawStage) -> Result<BTreeMap<String, Value>, SpecError> {
         let mut own = BTreeMap::new();
         for (name, value) in &raw.params {
-            let resolved = match value.get_ref() {
-                toml::Value::String(text) => match interpolate::whole_reference(text) {
-                    Some(reference) => match self.params.get(reference) {
-                        Some(value) => value.clone(),
-                        None => return Err(self.unknown_reference(value, reference, 0)),
-                    },
-                    None => {
-                        let spanned = Spanned::new(value.span(), text.clone());
-                        Value::Str(self.render(&spanned, |n| self.params.get(n), Quoting::Raw)?)
-                    }
-                },
-                other => Value::from_toml(other).ok_or_else(|| {
-                    SpecError::at(
-                        &self.at(value),
-                        format!("stage parameter `{name}` must be a bool, int, float or string"),
-                    )
-                })?,
-            };
+            let resolved = self.own_value(name, value.get_ref(), value)?;
             own.insert(name.clone(), resolved);
         }
         Ok(own)
+    }
+
+    /// Resolves one value of a stage's `params`, recursing into lists and
+    /// tables; errors point at the parameter as a whole (`field`).
+    fn own_value(
+        &self,
+        name: &str,
+        value: &toml::Value,
+        field: &Spanned<toml::Value>,
+    ) -> Result<Value, SpecError> {
+        match value {
+            toml::Value::String(text) => match interpolate::whole_reference(text) {
+                Some(reference) => match self.params.get(reference) {
+                    Some(value) => Ok(value.clone()),
+                    None => Err(self.unknown_reference(field, reference, 0)),
+                },
+                None => {
+                    let spanned = Spanned::new(field.span(), text.clone());
+                    Ok(Value::Str(self.render(&spanned, |n| self.params.get(n), Quoting::Raw)?))
+                }
+            },
+            toml::Value::Array(items) => {
+                let items = items.iter().map(|item| self.own_value(name, item, field));
+                Ok(Value::List(items.collect::<Result<_, _>>()?))
+            }
+            toml::Value::Table(table) => {
+                let mut resolved = BTreeMap::new();
+                for (key, item) in table {
+                    resolved.insert(key.clone(), self.own_value(name, item, field)?);
+                }
+                Ok(Value::Table(resolved))
+            }
+            other => Value::from_toml(other).ok_or_else(|| {
+                SpecError::at(
+                    &self.at(field),
+                    format!("stage parameter `{name}` contains a date or time, which is not supported"),
+                )
+            }),
+        }
     }
 
     fn render<'v>(
@@ -291,10 +318,37 @@ impl StageContext<'_> {
     }
 }
 
+/// Appends every string inside `value` to `texts`.
+fn collect_strings<'a>(value: &'a toml::Value, texts: &mut Vec<&'a str>) {
+    match value {
+        toml::Value::String(text) => texts.push(text),
+        toml::Value::Array(items) => items.iter().for_each(|item| collect_strings(item, texts)),
+        toml::Value::Table(table) => table.values().for_each(|item| collect_strings(item, texts)),
+        _ => {}
+    }
+}
+
 /// Rejects fields that make no sense for the stage's kind.
-fn check_kind_fields(kind: &str, raw: &RawStage, location: &Location) -> Result<(), SpecError> {
-    if kind == "shell" && raw.command.is_none() {
-        return Err(SpecError::at(location, "a `shell` stage needs a `command`"));
+fn check_kind_fields(
+    kind: &str,
+    raw: &RawStage,
+    location: &Location,
+    source: &Arc<SourceFile>,
+) -> Result<(), SpecError> {
+    if kind == "shell" {
+        if raw.command.is_none() {
+            return Err(SpecError::at(location, "a `shell` stage needs a `command`"));
+        }
+        return Ok(());
+    }
+    if let Some(command) = &raw.command {
+        let at = Location::new(source, command.span());
+        return Err(SpecError::at(&at, format!("a `{kind}` stage takes no `command`"))
+            .with_help("only `shell` stages run commands; set the kind's parameters in `params`"));
+    }
+    if raw.outputs.len() > 1 {
+        let at = Location::new(source, raw.outputs[1].span());
+        return Err(SpecError::at(&at, format!("a `{kind}` stage writes one output folder")));
     }
     Ok(())
 }

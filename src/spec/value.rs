@@ -1,11 +1,12 @@
 //! Typed parameter values.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A parameter value. Integers and floats are distinct so that `3` and `3.0`
-/// give different cache keys only when the declared type differs.
+/// A parameter value. Pipeline parameters are scalars; a stage's own
+/// parameters may also be lists and tables, such as a download's sources.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Value {
@@ -13,15 +14,20 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Str(String),
+    List(Vec<Value>),
+    Table(BTreeMap<String, Value>),
 }
 
-/// The declared type of a parameter.
+/// The type of a parameter; pipeline parameters are declared as one of the
+/// four scalar types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueType {
     Bool,
     Int,
     Float,
     Str,
+    List,
+    Table,
 }
 
 impl ValueType {
@@ -43,12 +49,14 @@ impl ValueType {
             ValueType::Int => "int",
             ValueType::Float => "float",
             ValueType::Str => "string",
+            ValueType::List => "list",
+            ValueType::Table => "table",
         }
     }
 }
 
 impl Value {
-    /// Converts a TOML value; tables, arrays and datetimes are not parameters.
+    /// Converts a TOML scalar; arrays, tables and datetimes give `None`.
     pub fn from_toml(value: &toml::Value) -> Option<Self> {
         match value {
             toml::Value::Boolean(b) => Some(Value::Bool(*b)),
@@ -65,6 +73,8 @@ impl Value {
             Value::Int(_) => ValueType::Int,
             Value::Float(_) => ValueType::Float,
             Value::Str(_) => ValueType::Str,
+            Value::List(_) => ValueType::List,
+            Value::Table(_) => ValueType::Table,
         }
     }
 
@@ -101,6 +111,11 @@ impl fmt::Display for Value {
             Value::Int(i) => write!(f, "{i}"),
             Value::Float(x) => write!(f, "{x:?}"),
             Value::Str(s) => write!(f, "{s}"),
+            Value::List(_) | Value::Table(_) => {
+                // Serialising plain values to JSON cannot fail.
+                let json = serde_json::to_string(self).map_err(|_| fmt::Error)?;
+                write!(f, "{json}")
+            }
         }
     }
 }

@@ -1,13 +1,33 @@
-//! Built-in stage kinds and the fingerprints of their code.
+//! Stage kinds and the fingerprints of their code.
 //!
-//! Each kind lives in `src/stages/<kind>.rs`; the build script hashes that file,
-//! and the hash is part of every key of that kind, so changing a kind's code
-//! reruns its stages and no others.
+//! `shell` runs in `xp` itself. The other kinds are built in to `xp-torch`,
+//! which `xp` starts once per stage with a [`StageJob`] file, so that libtorch
+//! is loaded only by stages that use it.
+//!
+//! The build script hashes each kind's source file, and the hash is part of
+//! every key of that kind, so changing a kind's code reruns its stages and no
+//! others.
 
+pub mod job;
 pub mod shell;
 
-/// Stage kinds this build of `xp` can run.
-pub const KINDS: &[&str] = &["shell"];
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+pub use job::{StageJob, Upstream};
+
+use crate::exec::process;
+use crate::spec::Stage;
+
+/// Kinds implemented by `xp-torch`.
+pub const TORCH_KINDS: &[&str] = &[];
+
+/// Every stage kind this build can run.
+pub fn kinds() -> impl Iterator<Item = &'static str> {
+    std::iter::once("shell").chain(TORCH_KINDS.iter().copied())
+}
 
 /// Returns the fingerprint of the code that implements `kind`.
 pub fn fingerprint(kind: &str) -> &'static str {
@@ -18,11 +38,37 @@ pub fn fingerprint(kind: &str) -> &'static str {
         .map_or("unknown", |(_, hash)| hash)
 }
 
+/// Returns the `xp-torch` binary installed next to the running `xp`.
+pub fn xp_torch_path() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("failed to locate the running `xp`")?;
+    let folder = exe.parent().context("the `xp` binary has no parent folder")?;
+    Ok(folder.join("xp-torch"))
+}
+
+/// Runs a built-in stage through `xp-torch`; the job file sits next to the log.
+pub fn run_builtin(job: &StageJob, stage: &Stage, log: &Path) -> Result<()> {
+    let job_path = log.with_extension("job.json");
+    let text = serde_json::to_string_pretty(job).context("failed to encode the job file")?;
+    std::fs::write(&job_path, text)
+        .with_context(|| format!("failed to write `{}`", job_path.display()))?;
+    let threads = job.threads.to_string();
+    let mut command = Command::new(xp_torch_path()?);
+    command
+        .arg("stage")
+        .arg(&job_path)
+        .current_dir(&job.workspace)
+        .env("XP_STAGE", &stage.id)
+        .env("XP_THREADS", &threads)
+        .env("OMP_NUM_THREADS", &threads)
+        .envs(&stage.env);
+    process::run(command, log)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn every_kind_has_fingerprint() {
-        for kind in super::KINDS {
+        for kind in super::kinds() {
             assert_eq!(super::fingerprint(kind).len(), 64, "kind {kind}");
         }
     }

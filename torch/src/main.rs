@@ -1,27 +1,53 @@
-//! `xp-torch`: the part of xp that links libtorch.
+//! `xp-torch`: the built-in stage kinds of xp, in the one binary that links
+//! libtorch.
 //!
-//! `xp-torch info` prints libtorch's version, its thread count and CUDA
-//! availability as `key: value` lines, for `xp doctor`.
+//! - `xp-torch info` prints libtorch's version, its thread count and CUDA
+//!   availability as `key: value` lines, for `xp doctor`.
+//! - `xp-torch stage JOB_FILE` runs one stage described by the JSON job file
+//!   that `xp` writes; it exits with status 1 and a message on failure.
 
+mod kinds;
+
+use std::path::Path;
 use std::process::ExitCode;
+
+use xp::stages::StageJob;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("info") => {
-            println!("libtorch: {}", env!("XP_LIBTORCH_VERSION"));
-            println!("torch threads: {}", tch::get_num_threads());
-            let cuda = if tch::Cuda::is_available() {
-                format!("available, {} device(s)", tch::Cuda::device_count())
-            } else {
-                "not available".to_string()
-            };
-            println!("cuda: {cuda}");
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["info"] => {
+            print_info();
             ExitCode::SUCCESS
         }
+        ["stage", job] => match run_stage(Path::new(job)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::from(1)
+            }
+        },
         _ => {
-            eprintln!("usage: xp-torch info");
+            eprintln!("usage: xp-torch info | xp-torch stage JOB_FILE");
             ExitCode::from(2)
         }
     }
+}
+
+fn print_info() {
+    println!("libtorch: {}", env!("XP_LIBTORCH_VERSION"));
+    println!("torch threads: {}", tch::get_num_threads());
+    let cuda = if tch::Cuda::is_available() {
+        format!("available, {} device(s)", tch::Cuda::device_count())
+    } else {
+        "not available".to_string()
+    };
+    println!("cuda: {cuda}");
+}
+
+fn run_stage(job_path: &Path) -> anyhow::Result<()> {
+    let job = StageJob::read(job_path)?;
+    tch::set_num_threads(job.threads as i32);
+    tch::set_num_interop_threads(1);
+    kinds::run(&job)
 }
