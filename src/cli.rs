@@ -60,6 +60,10 @@ pub struct PipelineArgs {
     #[arg(short = 'S', long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<Override>,
 
+    /// Use the parameter values of the pipeline's `[profiles.NAME]` table
+    #[arg(short = 'P', long, value_name = "NAME")]
+    pub profile: Option<String>,
+
     /// Rerun this stage even when cached (id `pipeline/stage` or bare name); repeatable
     #[arg(long, value_name = "STAGE")]
     pub force: Vec<String>,

@@ -76,7 +76,7 @@ impl Workspace {
         // Relative to the current folder when possible, so errors show short paths.
         let current = std::env::current_dir().unwrap_or_default();
         let path = joined.strip_prefix(&current).unwrap_or(&joined);
-        let project = spec::load_project(path, &args.overrides)?;
+        let project = spec::load_project(path, &args.overrides, args.profile.as_deref())?;
         Ok(Dag::build(&project)?)
     }
 }

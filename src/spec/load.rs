@@ -16,19 +16,31 @@ pub(super) struct ParsedFile {
     pub raw: RawFile,
 }
 
-/// Loads `root` and every file it includes, applies `overrides` and checks
-/// everything that can be checked without running a stage.
-pub fn load_project(root: &Path, overrides: &[Override]) -> Result<Project, SpecError> {
+/// Loads `root` and every file it includes, applies the `profile` (when
+/// given) and then `overrides`, and checks everything that can be checked
+/// without running a stage.
+pub fn load_project(
+    root: &Path,
+    overrides: &[Override],
+    profile: Option<&str>,
+) -> Result<Project, SpecError> {
     let mut files = Vec::new();
     let mut visiting = Vec::new();
     let mut loaded = HashSet::new();
     collect(root, None, &mut visiting, &mut loaded, &mut files)?;
 
     check_overrides(&files, overrides)?;
+    if let Some(name) = profile {
+        if !files.iter().any(|file| file.raw.profiles.contains_key(name)) {
+            let known = files.iter().flat_map(|file| file.raw.profiles.keys().map(String::as_str));
+            return Err(SpecError::plain(format!("profile `{name}` not found"))
+                .with_suggestion(name, known));
+        }
+    }
     let mut pipelines = Vec::new();
     let mut names: Vec<(String, Location)> = Vec::new();
     for file in &files {
-        let Some(pipeline) = resolve_pipeline(file, overrides)? else { continue };
+        let Some(pipeline) = resolve_pipeline(file, overrides, profile)? else { continue };
         let location = pipeline_location(file);
         if let Some((_, first)) = names.iter().find(|(name, _)| *name == pipeline.name) {
             let (line, _) = first.line_col();

@@ -19,6 +19,9 @@ pub struct RawFile {
     pub params: IndexMap<String, Spanned<toml::Value>>,
     #[serde(default)]
     pub stages: IndexMap<String, Spanned<RawStage>>,
+    /// Named sets of parameter values, chosen with `--profile NAME`.
+    #[serde(default)]
+    pub profiles: IndexMap<String, IndexMap<String, Spanned<toml::Value>>>,
 }
 
 /// One `[stages.NAME]` table.

@@ -20,6 +20,7 @@ use crate::stages;
 pub(super) fn resolve_pipeline(
     file: &ParsedFile,
     overrides: &[Override],
+    profile: Option<&str>,
 ) -> Result<Option<Pipeline>, SpecError> {
     let raw = &file.raw;
     let source = &file.source;
@@ -32,7 +33,11 @@ pub(super) fn resolve_pipeline(
         return Ok(None);
     };
     check_name(source, name, "pipeline")?;
-    let params = resolve_params(source, &raw.params, name.get_ref(), overrides)?;
+    for (profile_name, values) in &raw.profiles {
+        check_profile(source, &raw.params, name.get_ref(), profile_name, values)?;
+    }
+    let profile = profile.and_then(|name| raw.profiles.get(name).map(|values| (name, values)));
+    let params = resolve_params(source, &raw.params, name.get_ref(), profile, overrides)?;
     let mut stages = Vec::new();
     for (stage_name, table) in &raw.stages {
         let location = Location::new(source, table.span());
@@ -53,11 +58,31 @@ fn check_name(source: &Arc<SourceFile>, name: &Spanned<String>, what: &str) -> R
         .with_help("use letters, digits, `_` and `-`"))
 }
 
-/// Reads parameter declarations and applies the overrides that target them.
+/// Rejects a profile that sets a parameter the pipeline does not declare.
+fn check_profile(
+    source: &Arc<SourceFile>,
+    declared: &IndexMap<String, Spanned<toml::Value>>,
+    pipeline: &str,
+    profile: &str,
+    values: &IndexMap<String, Spanned<toml::Value>>,
+) -> Result<(), SpecError> {
+    let Some((name, value)) = values.iter().find(|(name, _)| !declared.contains_key(*name)) else {
+        return Ok(());
+    };
+    let location = Location::new(source, value.span());
+    Err(SpecError::at(
+        &location,
+        format!("profile `{profile}` sets `{name}`, which is not a parameter of pipeline `{pipeline}`"),
+    )
+    .with_suggestion(name, declared.keys().map(String::as_str)))
+}
+
+/// Reads parameter declarations and applies the profile and overrides that target them.
 fn resolve_params(
     source: &Arc<SourceFile>,
     declared: &IndexMap<String, Spanned<toml::Value>>,
     pipeline: &str,
+    profile: Option<(&str, &IndexMap<String, Spanned<toml::Value>>)>,
     overrides: &[Override],
 ) -> Result<BTreeMap<String, Value>, SpecError> {
     let mut params = BTreeMap::new();
@@ -65,6 +90,15 @@ fn resolve_params(
         let location = Location::new(source, declaration.span());
         let (ty, default) = parse_declaration(name, declaration.get_ref(), &location)?;
         let mut value = default;
+        if let Some(set) = profile.and_then(|(_, values)| values.get(name)) {
+            let at = Location::new(source, set.span());
+            let given = Value::from_toml(set.get_ref())
+                .ok_or_else(|| SpecError::at(&at, format!("`{name}` must be a {}", ty.name())))?;
+            let given_type = given.value_type().name();
+            value = given.coerce(ty).ok_or_else(|| {
+                SpecError::at(&at, format!("`{name}` is a {given_type} here, expected a {}", ty.name()))
+            })?;
+        }
         for o in overrides.iter().filter(|o| o.param == *name) {
             if o.pipeline.as_deref().is_some_and(|p| p != pipeline) {
                 continue;

@@ -253,3 +253,20 @@ fn unchanged_input_is_not_rehashed() {
     let third = traced(&workspace);
     assert!(third.contains("hashing file path=\"data/in.txt\""), "{third}");
 }
+
+#[test]
+fn profile_sets_parameters() {
+    let workspace = Workspace::new();
+    let text = format!(
+        "name = \"p\"\n[params]\nn = 3\n\n[profiles.quick]\nn = 1\n\n{}",
+        stage("a", "seq 1 ${n} > a.txt", &[], &["a.txt"])
+    );
+    workspace.write("p.toml", &text);
+    workspace.xp(&["run", "p.toml", "--profile", "quick"]).success();
+    assert_eq!(workspace.read("a.txt"), "1\n");
+    workspace.xp(&["run", "p.toml", "--profile", "quick", "-S", "n=2"]).success();
+    assert_eq!(workspace.read("a.txt"), "1\n2\n");
+    let unknown = workspace.xp(&["run", "p.toml", "--profile", "quik"]).expect_code(2);
+    assert!(unknown.stderr.contains("profile `quik` not found"), "{}", unknown.stderr);
+    assert!(unknown.stderr.contains("did you mean `quick`?"), "{}", unknown.stderr);
+}

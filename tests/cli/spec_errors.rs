@@ -181,3 +181,18 @@ fn error_rendering_has_caret_under_key() {
     let expected = "error: unknown key `comand`\n  --> p.toml:4:1\n  |\n4 | comand = \"true\"\n  | ^^^^^^\n  = help: did you mean `command`?\n";
     assert_eq!(stderr, expected);
 }
+
+#[test]
+fn profile_with_unknown_parameter() {
+    let stderr = rejected("name = \"p\"\n[params]\nepochs = 3\n[profiles.quick]\nepoch = 1\n");
+    assert!(stderr.contains("profile `quick` sets `epoch`"), "{stderr}");
+    assert!(stderr.contains("p.toml:5:9"), "{stderr}");
+    assert!(stderr.contains("did you mean `epochs`?"), "{stderr}");
+}
+
+#[test]
+fn builtin_stage_rejects_command() {
+    let stderr = rejected("name = \"p\"\n[stages.t]\nkind = \"train\"\ncommand = \"true\"\n");
+    assert!(stderr.contains("a `train` stage takes no `command`"), "{stderr}");
+    assert!(stderr.contains("p.toml:4:11"), "{stderr}");
+}

@@ -6,7 +6,10 @@
 //! - `xp-torch stage JOB_FILE` runs one stage described by the JSON job file
 //!   that `xp` writes; it exits with status 1 and a message on failure.
 
+mod dataset;
 mod kinds;
+mod model;
+mod plot;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -1,12 +1,21 @@
 //! One module per built-in stage kind. Each reads its upstream stages' output
 //! folders and its parameters from the job, and writes into `job.output`.
 
+mod build;
+mod evaluate;
+mod plot;
+mod train;
+
 use anyhow::{bail, Result};
 use xp::stages::StageJob;
 
 /// Runs the stage described by `job`.
 pub fn run(job: &StageJob) -> Result<()> {
     match job.kind.as_str() {
+        "build" => build::run(job),
+        "train" => train::run(job),
+        "evaluate" => evaluate::run(job),
+        "plot" => plot::run(job),
         kind => bail!("stage kind `{kind}` is not built in to this xp-torch"),
     }
 }
