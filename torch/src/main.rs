@@ -48,6 +48,15 @@ fn print_info() {
     println!("cuda: {cuda}");
 }
 
+/// Serialises tests that use libtorch's random generator, which is global to
+/// the process while tests run on parallel threads. In a real run each stage
+/// owns its `xp-torch` process.
+#[cfg(test)]
+fn torch_rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn run_stage(job_path: &Path) -> anyhow::Result<()> {
     let job = StageJob::read(job_path)?;
     tch::set_num_threads(job.threads as i32);

@@ -19,3 +19,6 @@ pub fn run(job: &StageJob) -> Result<()> {
         kind => bail!("stage kind `{kind}` is not built in to this xp-torch"),
     }
 }
+
+#[cfg(test)]
+mod tests;

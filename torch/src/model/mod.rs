@@ -204,6 +204,7 @@ mod tests {
 
     #[test]
     fn mnist_network_has_tutorial_parameter_count() {
+        let _guard = crate::torch_rng_lock();
         let vs = nn::VarStore::new(tch::Device::Cpu);
         let spec = ModelSpec {
             input_shape: vec![1, 28, 28],
@@ -221,6 +222,7 @@ mod tests {
 
     #[test]
     fn dense_on_image_needs_flatten() {
+        let _guard = crate::torch_rng_lock();
         let vs = nn::VarStore::new(tch::Device::Cpu);
         let spec = ModelSpec {
             input_shape: vec![1, 28, 28],
