@@ -1,6 +1,7 @@
 //! One module per built-in stage kind. Each reads its upstream stages' output
 //! folders and its parameters from the job, and writes into `job.output`.
 
+mod download;
 mod build;
 mod evaluate;
 mod plot;
@@ -12,6 +13,7 @@ use xp::stages::StageJob;
 /// Runs the stage described by `job`.
 pub fn run(job: &StageJob) -> Result<()> {
     match job.kind.as_str() {
+        "download" => download::run(job),
         "build" => build::run(job),
         "train" => train::run(job),
         "evaluate" => evaluate::run(job),
