@@ -10,12 +10,16 @@ CARGO_TARGET_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/xp/target
 export LIBTORCH CARGO_TARGET_DIR
 
 XP = $(CARGO_TARGET_DIR)/debug/xp
-PIPELINE ?= pipelines/example.toml
+PIPELINE ?= pipelines/basics.toml
+PROFILE ?= quick
+# The download mirror that xp searches by default; see scripts/mirror.sh.
+DISTDIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/xp/distdir
 
 .PHONY: run test build bench doctor
 
 run: build
-	$(XP) run $(PIPELINE)
+	bash scripts/mirror.sh $(DISTDIR) || echo "xp: could not fill the mirror $(DISTDIR); downloads will use the network"
+	$(XP) run $(PIPELINE) --profile $(PROFILE) --distdir $(DISTDIR)
 
 test: build
 	cargo test --locked --workspace

@@ -1,6 +1,6 @@
 //! Command-line arguments. Environment variables are read here and nowhere
-//! else: `XP_CACHE` (cache folder), `XP_JOBS` (thread budget) and `XP_DISTDIR`
-//! (download mirror); logging
+//! else: `XP_CACHE` (cache folder), `XP_JOBS` (thread budget), `XP_DISTDIR`
+//! (download mirror) and `HOME` or `XDG_CACHE_HOME` (its default); logging
 //! also honours `RUST_LOG` and `NO_COLOR`.
 
 use std::path::PathBuf;
@@ -91,6 +91,7 @@ pub struct RunArgs {
     pub dry_run: bool,
 
     /// Folder searched, by file name and checksum, before downloading anything
+    /// [default: ~/.cache/xp/distdir when it exists]
     #[arg(long, env = "XP_DISTDIR", value_name = "DIR")]
     pub distdir: Option<PathBuf>,
 }
@@ -99,4 +100,14 @@ pub struct RunArgs {
 pub enum DagFormat {
     Dot,
     Mermaid,
+}
+
+/// The per-user download mirror that `make run` fills: `$XDG_CACHE_HOME/xp/distdir`,
+/// or `~/.cache/xp/distdir`.
+pub fn default_distdir() -> Option<PathBuf> {
+    let cache = match std::env::var_os("XDG_CACHE_HOME") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(std::env::var_os("HOME")?).join(".cache"),
+    };
+    Some(cache.join("xp").join("distdir"))
 }

@@ -27,7 +27,11 @@ pub fn run(workspace: &Workspace, args: &RunArgs, verbose: bool) -> Result<Outco
     exec::interrupt::install()?;
     let options = RunOptions { jobs, keep_going: args.keep_going, force, quiet_bars: verbose };
     let current = std::env::current_dir().context("failed to read the current folder")?;
-    let executor = LocalExecutor { distdir: args.distdir.as_ref().map(|d| current.join(d)) };
+    let distdir = match &args.distdir {
+        Some(dir) => Some(current.join(dir)),
+        None => crate::cli::default_distdir().filter(|dir| dir.is_dir()),
+    };
+    let executor = LocalExecutor { distdir };
     let summary = exec::run(&dag, &cache, &workspace.root, &executor, &options)?;
     eprintln!(
         "xp: {} stages: {} ran, {} cached, {} restored, {} failed, {} skipped in {:.2}s",
