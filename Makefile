@@ -1,13 +1,16 @@
 # The two set-up commands: `make run` runs the main job, `make test` the tests.
-# Both install libtorch when missing and share one cached build, kept outside
-# the clone so that every clone of this repository reuses it.
+# Both install libtorch when missing and share one build. Compiled
+# dependencies live outside the clone (cargo's build-dir), so every clone of
+# this repository reuses them; the final binaries stay in the clone's
+# `target/`, so clones at different commits never run each other's `xp`.
 
 LIBTORCH ?= $(shell bash scripts/libtorch.sh)
 ifeq ($(LIBTORCH),)
 $(error installing libtorch failed; see the messages above)
 endif
-CARGO_TARGET_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/xp/target
-export LIBTORCH CARGO_TARGET_DIR
+CARGO_BUILD_BUILD_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/xp/target
+CARGO_TARGET_DIR ?= $(CURDIR)/target
+export LIBTORCH CARGO_BUILD_BUILD_DIR CARGO_TARGET_DIR
 
 XP = $(CARGO_TARGET_DIR)/debug/xp
 PIPELINE ?= pipelines/basics.toml

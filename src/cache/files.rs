@@ -41,6 +41,7 @@ impl Workspace<'_> {
             let files = self.folder_files(rel)?;
             return Ok(Some(folder_hash(files.iter().map(|(p, r)| (p.as_str(), r.hash.as_str())))));
         }
+        check_regular(&path, &metadata)?;
         self.file_hash(rel, &metadata).map(Some)
     }
 
@@ -77,7 +78,7 @@ impl Workspace<'_> {
     /// Hashes every file under folder `rel`, by path relative to it.
     fn folder_files(&self, rel: &str) -> Result<BTreeMap<String, FileRecord>> {
         let mut files = BTreeMap::new();
-        for (inner, metadata) in walk(&self.absolute(rel))? {
+        for (inner, metadata) in walk(&self.absolute(rel), Links::Follow)? {
             let file_rel = format!("{rel}/{inner}");
             let hash = self.file_hash(&file_rel, &metadata)?;
             files.insert(inner, record(hash, &metadata));
@@ -85,19 +86,22 @@ impl Workspace<'_> {
         Ok(files)
     }
 
-    /// Copies output `rel` (a file or a folder) into the object store.
+    /// Copies output `rel` (a file or a folder) into the object store. Symbolic
+    /// links and special files are rejected: a link could point outside the
+    /// workspace, and reading a FIFO can block forever.
     pub fn store(&self, rel: &str) -> Result<Artifact> {
         let path = self.absolute(rel);
-        let metadata =
-            fs::metadata(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
+        let metadata = fs::symlink_metadata(&path)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
         if !metadata.is_dir() {
+            check_regular(&path, &metadata)?;
             let hash = self.objects.insert_file(&path)?;
             self.remember(rel, &metadata, &hash)?;
             let files = BTreeMap::from([(String::new(), record(hash.clone(), &metadata))]);
             return Ok(Artifact { hash, files });
         }
         let mut files = BTreeMap::new();
-        for (inner, metadata) in walk(&path)? {
+        for (inner, metadata) in walk(&path, Links::Reject)? {
             let hash = self.objects.insert_file(&path.join(&inner))?;
             self.remember(&format!("{rel}/{inner}"), &metadata, &hash)?;
             files.insert(inner, record(hash, &metadata));
@@ -171,8 +175,29 @@ pub fn folder_hash<'a>(files: impl Iterator<Item = (&'a str, &'a str)>) -> Strin
     hasher.finalize().to_hex().to_string()
 }
 
-/// Lists the files under `dir` (following no symlinks), sorted by relative path.
-fn walk(dir: &Path) -> Result<Vec<(String, fs::Metadata)>> {
+/// Rejects anything but a regular file: reading a FIFO or a device can block
+/// or never end.
+fn check_regular(path: &Path, metadata: &fs::Metadata) -> Result<()> {
+    if metadata.file_type().is_symlink() {
+        anyhow::bail!("`{}` is a symbolic link; outputs may contain only files and folders", path.display());
+    }
+    if !metadata.is_file() {
+        anyhow::bail!("`{}` is not a regular file (a FIFO, socket or device)", path.display());
+    }
+    Ok(())
+}
+
+/// What [`walk`] does with symbolic links.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Links {
+    /// Hash what a link points to, as for inputs.
+    Follow,
+    /// Fail, as for outputs.
+    Reject,
+}
+
+/// Lists the regular files under `dir`, sorted by relative path.
+fn walk(dir: &Path, links: Links) -> Result<Vec<(String, fs::Metadata)>> {
     let mut files = Vec::new();
     let mut pending = vec![PathBuf::new()];
     while let Some(relative) = pending.pop() {
@@ -181,13 +206,19 @@ fn walk(dir: &Path) -> Result<Vec<(String, fs::Metadata)>> {
             fs::read_dir(&folder).with_context(|| format!("failed to list `{}`", folder.display()))?;
         for item in listing {
             let item = item.with_context(|| format!("failed to list `{}`", folder.display()))?;
-            let metadata = item
+            let path = item.path();
+            let mut metadata = item
                 .metadata()
-                .with_context(|| format!("failed to read `{}`", item.path().display()))?;
+                .with_context(|| format!("failed to read `{}`", path.display()))?;
+            if links == Links::Follow && metadata.file_type().is_symlink() {
+                metadata = fs::metadata(&path)
+                    .with_context(|| format!("failed to read `{}`", path.display()))?;
+            }
             let child = relative.join(item.file_name());
             if metadata.is_dir() {
                 pending.push(child);
             } else {
+                check_regular(&path, &metadata)?;
                 files.push((child.to_string_lossy().into_owned(), metadata));
             }
         }

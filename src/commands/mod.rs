@@ -77,7 +77,31 @@ impl Workspace {
         let current = std::env::current_dir().unwrap_or_default();
         let path = joined.strip_prefix(&current).unwrap_or(&joined);
         let project = spec::load_project(path, &args.overrides, args.profile.as_deref())?;
-        Ok(Dag::build(&project)?)
+        let dag = Dag::build(&project)?;
+        self.check_outputs_outside_cache(&dag)?;
+        Ok(dag)
+    }
+
+    /// Rejects outputs that are, contain or lie inside the cache folder:
+    /// removing such an output before its stage runs would delete the cache.
+    fn check_outputs_outside_cache(&self, dag: &Dag) -> Result<(), SpecError> {
+        let Ok(inside) = self.cache.strip_prefix(&self.root) else { return Ok(()) };
+        let cache = inside.to_string_lossy();
+        for stage in &dag.stages {
+            for output in &stage.outputs {
+                let path = output.value.as_str();
+                let nested = |inner: &str, outer: &str| {
+                    outer.is_empty() || inner == outer || inner.starts_with(&format!("{outer}/"))
+                };
+                if nested(path, &cache) || nested(&cache, path) {
+                    return Err(SpecError::at(
+                        &output.location,
+                        format!("output `{path}` of stage `{}` overlaps the cache folder `{cache}`", stage.id),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

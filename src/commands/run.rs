@@ -2,6 +2,8 @@
 
 use std::collections::HashSet;
 
+use std::io::Write;
+
 use anyhow::{Context, Result};
 use petgraph::graph::NodeIndex;
 
@@ -33,9 +35,10 @@ pub fn run(workspace: &Workspace, args: &RunArgs, verbose: bool) -> Result<Outco
     };
     let executor = LocalExecutor { distdir };
     let summary = exec::run(&dag, &cache, &workspace.root, &executor, &options)?;
-    eprintln!(
-        "xp: {} stages: {} ran, {} cached, {} restored, {} failed, {} skipped in {:.2}s",
-        dag.order.len(),
+    let _ = writeln!(
+        std::io::stderr(),
+        "xp: {}: {} ran, {} cached, {} restored, {} failed, {} skipped in {:.2}s",
+        plural(dag.order.len(), "stage"),
         summary.ran,
         summary.cached,
         summary.restored,
@@ -74,9 +77,17 @@ pub fn status(workspace: &Workspace, args: &PipelineArgs) -> Result<Outcome> {
         text.push_str(format!("{label:<8} {id:<width$}  {detail}").trim_end());
         text.push('\n');
     }
-    text.push_str(&format!("{} stages: {cached} cached, {to_run} to run\n", plans.len()));
+    text.push_str(&format!("{}: {cached} cached, {to_run} to run\n", plural(plans.len(), "stage")));
     print_stdout(&text)?;
     Ok(Outcome::Success)
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }
 
 fn when_busy(args: &PipelineArgs) -> WhenBusy {

@@ -43,6 +43,13 @@ impl Dag {
             }
         };
         for (i, stage) in stages.iter().enumerate() {
+            if let Some(input) = stage.inputs.iter().find(|i| stage.outputs.iter().any(|o| overlaps(&o.value, &i.value))) {
+                return Err(SpecError::at(
+                    &input.location,
+                    format!("`{}` is both an input and an output of stage `{}`", input.value, stage.id),
+                )
+                .with_help("a stage's outputs are removed before it runs; write the result to a new path"));
+            }
             for need in &stage.needs {
                 let Some(&j) = by_id.get(need.value.as_str()) else {
                     return Err(SpecError::at(&need.location, format!("stage `{}` not found", need.value))

@@ -3,7 +3,7 @@
 //! overall bar, with lines printed above them; without one, plain lines.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -41,9 +41,13 @@ impl Progress {
         } else {
             format!("{label:>9}  {stage}  {detail}")
         };
+        // A closed stderr (`xp run ... 2>&1 | head`) must not stop the run.
+        let print = || {
+            let _ = writeln!(std::io::stderr(), "{text}");
+        };
         match &self.bars {
-            Some(bars) => bars.multi.suspend(|| eprintln!("{text}")),
-            None => eprintln!("{text}"),
+            Some(bars) => bars.multi.suspend(print),
+            None => print(),
         }
     }
 

@@ -96,7 +96,7 @@ fn resolve_params(
                 .ok_or_else(|| SpecError::at(&at, format!("`{name}` must be a {}", ty.name())))?;
             let given_type = given.value_type().name();
             value = given.coerce(ty).ok_or_else(|| {
-                SpecError::at(&at, format!("`{name}` is a {given_type} here, expected a {}", ty.name()))
+                SpecError::at(&at, format!("`{name}` is a {given_type} here, expected {}", ty.article_name()))
             })?;
         }
         for o in overrides.iter().filter(|o| o.param == *name) {
@@ -105,10 +105,10 @@ fn resolve_params(
             }
             value = Value::parse_for(&o.value, ty).ok_or_else(|| {
                 SpecError::plain(format!(
-                    "override `-S {}={}`: expected a {} for parameter `{name}` of pipeline `{pipeline}`",
+                    "override `-S {}={}`: expected {} for parameter `{name}` of pipeline `{pipeline}`",
                     o.param,
                     o.value,
-                    ty.name()
+                    ty.article_name()
                 ))
             })?;
         }
@@ -128,7 +128,7 @@ fn parse_declaration(
             Some(value) => Ok((value.value_type(), value)),
             None => Err(SpecError::at(
                 location,
-                format!("parameter `{name}` must be a bool, int, float or string"),
+                format!("parameter `{name}` must be a bool, int, finite float or string"),
             )),
         };
     };
@@ -151,7 +151,7 @@ fn parse_declaration(
     let default = default.coerce(ty).ok_or_else(|| {
         SpecError::at(
             location,
-            format!("default of parameter `{name}` is a {default_type}, expected a {}", ty.name()),
+            format!("default of parameter `{name}` is a {default_type}, expected {}", ty.article_name()),
         )
     })?;
     Ok((ty, default))

@@ -43,6 +43,13 @@ impl ValueType {
 
     pub const NAMES: [&'static str; 4] = ["bool", "int", "float", "string"];
 
+    /// Returns the name with its indefinite article: "an int", "a float".
+    pub fn article_name(self) -> String {
+        let name = self.name();
+        let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        format!("{article} {name}")
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ValueType::Bool => "bool",
@@ -56,12 +63,14 @@ impl ValueType {
 }
 
 impl Value {
-    /// Converts a TOML scalar; arrays, tables and datetimes give `None`.
+    /// Converts a TOML scalar; arrays, tables, datetimes and floats that are
+    /// not finite (`nan`, `inf`) give `None`, because a key cannot tell
+    /// non-finite values apart.
     pub fn from_toml(value: &toml::Value) -> Option<Self> {
         match value {
             toml::Value::Boolean(b) => Some(Value::Bool(*b)),
             toml::Value::Integer(i) => Some(Value::Int(*i)),
-            toml::Value::Float(f) => Some(Value::Float(*f)),
+            toml::Value::Float(f) if f.is_finite() => Some(Value::Float(*f)),
             toml::Value::String(s) => Some(Value::Str(s.clone())),
             _ => None,
         }

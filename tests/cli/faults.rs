@@ -138,3 +138,35 @@ fn corrupt_object_is_detected_and_rebuilt() {
     assert_eq!(workspace.read("a.txt"), "good\n");
     assert_eq!(workspace.executions("a"), 2);
 }
+
+#[test]
+fn fifo_in_output_fails_stage() {
+    let workspace = Workspace::new();
+    workspace.write("p.toml", &format!("name = \"p\"\n{}", stage("a", "mkdir -p out && mkfifo out/pipe", &[], &["out"])));
+    let run = workspace.xp(&["run", "p.toml"]).expect_code(1);
+    assert!(run.stderr.contains("is not a regular file"), "{}", run.stderr);
+    assert!(!workspace.exists("out"), "the failed stage's output was kept");
+}
+
+#[test]
+fn symlink_in_output_fails_stage() {
+    let workspace = Workspace::new();
+    workspace.write("p.toml", &format!("name = \"p\"\n{}", stage("a", "ln -s /etc/hostname link.txt", &[], &["link.txt"])));
+    let run = workspace.xp(&["run", "p.toml"]).expect_code(1);
+    assert!(run.stderr.contains("is a symbolic link"), "{}", run.stderr);
+}
+
+#[test]
+fn closed_stderr_does_not_panic() {
+    let workspace = Workspace::new();
+    workspace.write("p.toml", &format!("name = \"p\"\n{}", stage("a", "echo a > a.txt", &[], &["a.txt"])));
+    let mut child = workspace
+        .command(&["run", "p.toml"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(workspace.read("a.txt"), "a\n");
+}

@@ -149,7 +149,7 @@ fn override_of_wrong_type() {
     let workspace = Workspace::new();
     workspace.write("p.toml", "name = \"p\"\n[params]\nrate = 1\n[stages.a]\nkind = \"shell\"\ncommand = \"true\"\n");
     let run = workspace.xp(&["status", "p.toml", "-S", "rate=fast"]).expect_code(2);
-    assert!(run.stderr.contains("expected a int for parameter `rate`"), "{}", run.stderr);
+    assert!(run.stderr.contains("expected an int for parameter `rate`"), "{}", run.stderr);
 }
 
 #[test]
@@ -195,4 +195,30 @@ fn builtin_stage_rejects_command() {
     let stderr = rejected("name = \"p\"\n[stages.t]\nkind = \"train\"\ncommand = \"true\"\n");
     assert!(stderr.contains("a `train` stage takes no `command`"), "{stderr}");
     assert!(stderr.contains("p.toml:4:11"), "{stderr}");
+}
+
+#[test]
+fn output_overlapping_cache_is_rejected() {
+    let stderr = rejected("name = \"p\"\n[stages.a]\nkind = \"shell\"\ncommand = \"true\"\noutputs = [\"cache\"]\n");
+    assert!(stderr.contains("output `cache` of stage `p/a` overlaps the cache folder `cache`"), "{stderr}");
+    let stderr = rejected("name = \"p\"\n[stages.a]\nkind = \"shell\"\ncommand = \"true\"\noutputs = [\"cache/index/x\"]\n");
+    assert!(stderr.contains("overlaps the cache folder"), "{stderr}");
+}
+
+#[test]
+fn input_that_is_own_output() {
+    let stderr = rejected(
+        "name = \"p\"\n[stages.a]\nkind = \"shell\"\ncommand = \"true\"\ninputs = [\"a.txt\"]\noutputs = [\"a.txt\"]\n",
+    );
+    assert!(stderr.contains("`a.txt` is both an input and an output of stage `p/a`"), "{stderr}");
+}
+
+#[test]
+fn non_finite_override_is_rejected() {
+    let workspace = Workspace::new();
+    workspace.write("p.toml", "name = \"p\"\n[params]\nf = 1.5\n[stages.a]\nkind = \"shell\"\ncommand = \"true\"\n");
+    for value in ["nan", "inf", "-inf"] {
+        let run = workspace.xp(&["status", "p.toml", "-S", &format!("f={value}")]).expect_code(2);
+        assert!(run.stderr.contains("expected a float for parameter `f`"), "{value}: {}", run.stderr);
+    }
 }
