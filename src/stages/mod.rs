@@ -22,7 +22,8 @@ use crate::exec::process;
 use crate::spec::Stage;
 
 /// Kinds implemented by `xp-torch`.
-pub const TORCH_KINDS: &[&str] = &["download", "build", "train", "evaluate", "plot"];
+pub const TORCH_KINDS: &[&str] =
+    &["download", "normalise", "build", "train", "evaluate", "plot"];
 
 /// Every stage kind this build can run.
 pub fn kinds() -> impl Iterator<Item = &'static str> {

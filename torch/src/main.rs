@@ -6,6 +6,7 @@
 //! - `xp-torch stage JOB_FILE` runs one stage described by the JSON job file
 //!   that `xp` writes; it exits with status 1 and a message on failure.
 
+mod data;
 mod dataset;
 mod kinds;
 mod model;

@@ -4,6 +4,7 @@
 mod download;
 mod build;
 mod evaluate;
+mod normalise;
 mod plot;
 mod train;
 
@@ -14,6 +15,7 @@ use xp::stages::StageJob;
 pub fn run(job: &StageJob) -> Result<()> {
     match job.kind.as_str() {
         "download" => download::run(job),
+        "normalise" => normalise::run(job),
         "build" => build::run(job),
         "train" => train::run(job),
         "evaluate" => evaluate::run(job),
