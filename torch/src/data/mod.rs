@@ -9,9 +9,8 @@
 //! - [`idx`]: the IDX format of MNIST and Fashion-MNIST, plain or gzip;
 //! - [`npz`]: zip archives of uint8 `.npy` arrays, such as Keras' `mnist.npz`.
 //!
-//! NOTE: the build script fingerprints only `torch/src/kinds/normalise/` for
-//! the `normalise` kind, so a change in this folder alone does not rerun
-//! cached `normalise` stages.
+//! The build script counts this folder in the code fingerprint of every
+//! `xp-torch` kind, so changing a reader reruns the stages that use it.
 
 pub mod csv;
 pub mod idx;
