@@ -19,7 +19,7 @@ pub struct Tile {
 /// predictions are written in red.
 pub fn image_grid(path: &Path, title: &str, tiles: &[Tile], columns: usize) -> Result<()> {
     register_fonts();
-    let cell = 120usize;
+    let cell = 150usize;
     let rows = tiles.len().div_ceil(columns.max(1));
     let size = ((columns * cell) as u32, (rows * (cell + 30) + 50) as u32);
     let root = BitMapBackend::new(path, size).into_drawing_area();
