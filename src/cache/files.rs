@@ -162,11 +162,18 @@ fn mtime_ns(metadata: &fs::Metadata) -> i128 {
     metadata.mtime() as i128 * 1_000_000_000 + metadata.mtime_nsec() as i128
 }
 
-/// Hash of a folder from its `(relative path, file hash)` pairs in sorted order.
+/// Files under this top-level subfolder of an output folder are stored and
+/// restored but left out of the folder's hash, like Bazel's volatile status:
+/// timings and other values that differ between identical runs. Dependants
+/// are not rerun when only they change, and early cutoff still works.
+pub const VOLATILE: &str = "volatile/";
+
+/// Hash of a folder from its `(relative path, file hash)` pairs in sorted
+/// order, leaving out files under [`VOLATILE`].
 pub fn folder_hash<'a>(files: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     let mut hasher = blake3::Hasher::new();
     hasher.update(b"xp folder v1\n");
-    for (path, hash) in files {
+    for (path, hash) in files.filter(|(path, _)| !path.starts_with(VOLATILE)) {
         hasher.update(path.as_bytes());
         hasher.update(b"\0");
         hasher.update(hash.as_bytes());

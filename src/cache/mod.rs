@@ -8,6 +8,9 @@
 //! - `tmp/`: files being written, renamed into place when complete;
 //! - `lock`: held by the one `xp` process using the cache.
 //!
+//! Files under `volatile/` in an output folder are stored and restored with
+//! it but do not count in its hash (see [`files::VOLATILE`]).
+//!
 //! A stage's result enters the index only after all its outputs are stored as
 //! objects, so an interrupted stage leaves at most unreferenced objects, which
 //! `xp gc` removes. Objects are verified against their hash whenever they are

@@ -270,3 +270,19 @@ fn profile_sets_parameters() {
     assert!(unknown.stderr.contains("profile `quik` not found"), "{}", unknown.stderr);
     assert!(unknown.stderr.contains("did you mean `quick`?"), "{}", unknown.stderr);
 }
+
+#[test]
+fn volatile_files_do_not_rerun_dependants() {
+    let workspace = Workspace::new();
+    let text = format!(
+        "name = \"p\"\n{}{}",
+        stage("a", "mkdir -p out/volatile && echo same > out/result.txt && date +%s%N > out/volatile/time.txt", &[], &["out"]),
+        stage("b", "cat out/result.txt > b.txt", &["out"], &["b.txt"]),
+    );
+    workspace.write("p.toml", &text);
+    workspace.xp(&["run", "p.toml"]).success();
+    let run = workspace.xp(&["run", "p.toml", "--force", "a"]).success();
+    assert_eq!(workspace.executions("a"), 2);
+    assert_eq!(workspace.executions("b"), 1, "{}", run.stderr);
+    assert!(workspace.exists("out/volatile/time.txt"));
+}

@@ -13,10 +13,12 @@
 //! Regression minimises the mean squared error and reports the mean absolute
 //! error; classification minimises cross-entropy and reports accuracy.
 //!
-//! Output: `weights.safetensors`, `model.json` (copied from `build`) and
-//! `history.json`, one record per epoch. With the same seed, threads and
-//! inputs, the weights are identical byte for byte; the history's timing
-//! fields (`seconds`, `samples_per_second`) vary between runs.
+//! Output: `weights.safetensors`, `model.json` (copied from `build`),
+//! `history.json` (per epoch: loss, metric, validation loss and metric) and
+//! `volatile/timing.json` (per epoch: seconds and samples per second). With the
+//! same seed, threads and inputs, everything but the timing is identical byte
+//! for byte; xp leaves `volatile/` out of the output's hash, so a rerun that
+//! only changes the timing does not rerun the stages downstream.
 
 use std::time::Instant;
 
@@ -36,6 +38,11 @@ struct Epoch {
     metric: f64,
     val_loss: Option<f64>,
     val_metric: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct Timing {
+    epoch: i64,
     seconds: f64,
     samples_per_second: f64,
 }
@@ -47,6 +54,8 @@ struct History {
     epochs: Vec<Epoch>,
     best_epoch: i64,
     stopped_early: bool,
+    #[serde(skip)]
+    timing: Vec<Timing>,
 }
 
 struct Settings {
@@ -84,7 +93,11 @@ pub fn run(job: &StageJob) -> Result<()> {
     std::fs::copy(built.join("model.json"), job.output.join("model.json"))
         .context("failed to copy `model.json`")?;
     let text = serde_json::to_string_pretty(&history).context("failed to encode the history")?;
-    std::fs::write(job.output.join("history.json"), text).context("failed to write `history.json`")
+    std::fs::write(job.output.join("history.json"), text).context("failed to write `history.json`")?;
+    let volatile = job.output.join("volatile");
+    std::fs::create_dir_all(&volatile).context("failed to create `volatile/`")?;
+    let text = serde_json::to_string_pretty(&history.timing).context("failed to encode the timing")?;
+    std::fs::write(volatile.join("timing.json"), text).context("failed to write `volatile/timing.json`")
 }
 
 fn optimizer(job: &StageJob, vs: &VarStore) -> Result<nn::Optimizer> {
@@ -130,6 +143,7 @@ fn fit(
     });
 
     let mut epochs = Vec::new();
+    let mut timing = Vec::new();
     let mut best: Option<(f64, i64, Vec<Tensor>)> = None;
     let mut stopped_early = false;
     for epoch in 1..=settings.epochs {
@@ -159,14 +173,14 @@ fn fit(
             metric: metric_sum / split_at as f64,
             val_loss,
             val_metric,
-            seconds,
-            samples_per_second: split_at as f64 / seconds,
         };
+        let samples_per_second = split_at as f64 / seconds;
         eprintln!(
-            "epoch {epoch}: loss {:.5} metric {:.5} val_loss {:?} {:.0} samples/s",
-            record.loss, record.metric, record.val_loss, record.samples_per_second
+            "epoch {epoch}: loss {:.5} metric {:.5} val_loss {:?} {samples_per_second:.0} samples/s",
+            record.loss, record.metric, record.val_loss
         );
         epochs.push(record);
+        timing.push(Timing { epoch, seconds, samples_per_second });
         if let (true, Some(current)) = (settings.patience > 0, val_loss) {
             let improved = best.as_ref().is_none_or(|(loss, _, _)| current < *loss);
             if improved {
@@ -185,7 +199,7 @@ fn fit(
         None => epochs.len() as i64,
     };
     let (loss, metric) = if classification { ("cross_entropy", "accuracy") } else { ("mse", "mae") };
-    Ok(History { loss, metric, epochs, best_epoch, stopped_early })
+    Ok(History { loss, metric, epochs, best_epoch, stopped_early, timing })
 }
 
 /// Copies every variable, in the variable store's name order.

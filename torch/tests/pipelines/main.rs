@@ -123,6 +123,9 @@ fn boston_runs_and_reruns_only_training() {
     assert!(ran(&cached).is_empty(), "{cached:?}");
     let changed = succeeded(&trial.xp(&["-S", "epochs=3", "-S", "lr=0.01"]));
     assert_eq!(ran(&changed), vec!["boston/train", "boston/evaluate", "boston/plot"]);
+    // Retraining gives the same weights; only the volatile timing differs.
+    let forced = succeeded(&trial.xp(&["-S", "epochs=3", "-S", "lr=0.01", "--force", "train"]));
+    assert_eq!(ran(&forced), vec!["boston/train"]);
 }
 
 #[test]
