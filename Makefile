@@ -1,14 +1,18 @@
 # The two set-up commands: `make run` runs the main job, `make test` the tests.
 # Both install libtorch when missing and share one build. Compiled
-# dependencies live outside the clone (cargo's build-dir), so every clone of
-# this repository reuses them; the final binaries stay in the clone's
-# `target/`, so clones at different commits never run each other's `xp`.
+# dependencies live outside the clone, in cargo's build-dir under
+# ~/.cache/xp/build/, one per clone path: cargo names a workspace's own
+# artifacts by paths relative to the workspace, so two clones sharing one
+# build-dir could pick up each other's test binaries. A later clone at the
+# same path, such as a CI checkout, reuses the compiled dependencies; the
+# final binaries stay in the clone's `target/`.
 
 LIBTORCH ?= $(shell bash scripts/libtorch.sh)
 ifeq ($(LIBTORCH),)
 $(error installing libtorch failed; see the messages above)
 endif
-CARGO_BUILD_BUILD_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/xp/target
+CLONE_ID := $(shell printf %s "$(CURDIR)" | sha256sum | cut -c1-16)
+CARGO_BUILD_BUILD_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/xp/build/$(CLONE_ID)
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export LIBTORCH CARGO_BUILD_BUILD_DIR CARGO_TARGET_DIR
 

@@ -82,9 +82,14 @@ pub struct RunArgs {
     #[arg(short, long, env = "XP_JOBS", value_name = "N")]
     pub jobs: Option<usize>,
 
-    /// After a failure, still run every stage not downstream of it
+    /// After a failure, still run every stage not downstream of it (the
+    /// default in a sweep)
     #[arg(short, long)]
     pub keep_going: bool,
+
+    /// In a sweep, stop starting stages after the first failure
+    #[arg(long, conflicts_with = "keep_going")]
+    pub fail_fast: bool,
 
     /// Show what would run and why, without running anything
     #[arg(short = 'n', long)]

@@ -27,7 +27,10 @@ pub fn run(workspace: &Workspace, args: &RunArgs, verbose: bool) -> Result<Outco
     };
     let cache = Cache::open(&workspace.cache, when_busy(&args.pipeline))?;
     exec::interrupt::install()?;
-    let options = RunOptions { jobs, keep_going: args.keep_going, force, quiet_bars: verbose };
+    // In a sweep, one failing variant does not stop the others.
+    let swept = dag.stages.iter().any(|stage| stage.variant.is_some());
+    let keep_going = args.keep_going || (swept && !args.fail_fast);
+    let options = RunOptions { jobs, keep_going, force, quiet_bars: verbose };
     let current = std::env::current_dir().context("failed to read the current folder")?;
     let distdir = match &args.distdir {
         Some(dir) => Some(current.join(dir)),
@@ -101,14 +104,15 @@ fn when_busy(args: &PipelineArgs) -> WhenBusy {
 fn forced_stages(dag: &Dag, names: &[String]) -> Result<HashSet<NodeIndex>> {
     let mut forced = HashSet::new();
     for name in names {
-        let Some(node) = dag.find(name) else {
+        let found = dag.find_all(name);
+        if found.is_empty() {
             let bare = dag.stages.iter().filter_map(|s| s.id.rsplit('/').next());
             let ids = dag.stages.iter().map(|s| s.id.as_str()).chain(bare);
             return Err(SpecError::plain(format!("`--force {name}`: stage not found"))
                 .with_suggestion(name, ids)
                 .into());
-        };
-        forced.insert(node);
+        }
+        forced.extend(found);
     }
     Ok(forced)
 }

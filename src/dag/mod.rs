@@ -84,6 +84,22 @@ impl Dag {
         self.graph.neighbors_directed(node, Direction::Outgoing)
     }
 
+    /// Finds every stage a user means by `name`: an exact id, `pipeline/stage`
+    /// (all variants of a swept stage) or a bare stage name.
+    pub fn find_all(&self, name: &str) -> Vec<NodeIndex> {
+        if let Some(&node) = self.by_id.get(name) {
+            return vec![node];
+        }
+        self.order
+            .iter()
+            .copied()
+            .filter(|&n| {
+                let stage = self.stage(n);
+                stage.name == name || format!("{}/{}", stage.pipeline, stage.name) == name
+            })
+            .collect()
+    }
+
     /// Finds a stage by id (`pipeline/stage`) or, when unambiguous, by its bare name.
     pub fn find(&self, name: &str) -> Option<NodeIndex> {
         if let Some(&node) = self.by_id.get(name) {

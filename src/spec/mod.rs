@@ -10,12 +10,15 @@ mod interpolate;
 mod load;
 mod raw;
 mod resolve;
+mod sweep;
 mod value;
+mod variants;
 
 use std::collections::BTreeMap;
 
 pub use diagnostic::{Location, SpecError};
 pub use load::load_project;
+pub use sweep::Variant;
 pub use value::Value;
 
 /// Every pipeline reached from one root file through `include`.
@@ -40,8 +43,14 @@ pub struct Located<T> {
 /// A stage with everything resolved.
 #[derive(Debug, Clone)]
 pub struct Stage {
-    /// `pipeline/stage`, unique in a project.
+    /// `pipeline/stage`, or `pipeline/stage@VARIANT` for a stage that differs
+    /// across a sweep's variants; unique in a project.
     pub id: String,
+    pub pipeline: String,
+    /// The name in the pipeline file.
+    pub name: String,
+    /// The sweep variant this stage belongs to; `None` for a shared stage.
+    pub variant: Option<std::sync::Arc<Variant>>,
     pub kind: String,
     /// The command as written, before interpolation (shell stages).
     pub command_template: Option<String>,

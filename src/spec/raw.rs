@@ -19,6 +19,8 @@ pub struct RawFile {
     pub params: IndexMap<String, Spanned<toml::Value>>,
     #[serde(default)]
     pub stages: IndexMap<String, Spanned<RawStage>>,
+    /// Parameter values to sweep over; see the sweep module.
+    pub sweep: Option<Spanned<toml::Table>>,
     /// Named sets of parameter values, chosen with `--profile NAME`.
     #[serde(default)]
     pub profiles: IndexMap<String, IndexMap<String, Spanned<toml::Value>>>,

@@ -12,6 +12,7 @@ use super::diagnostic::{Location, SourceFile, SpecError};
 use super::interpolate::{self, InterpolationError, Quoting};
 use super::load::ParsedFile;
 use super::raw::RawStage;
+use super::{sweep, variants};
 use super::value::{Value, ValueType};
 use super::{Located, Override, Pipeline, Stage};
 use crate::stages;
@@ -38,13 +39,38 @@ pub(super) fn resolve_pipeline(
     }
     let profile = profile.and_then(|name| raw.profiles.get(name).map(|values| (name, values)));
     let params = resolve_params(source, &raw.params, name.get_ref(), profile, overrides)?;
-    let mut stages = Vec::new();
-    for (stage_name, table) in &raw.stages {
-        let location = Location::new(source, table.span());
-        let context = StageContext { source, pipeline: name.get_ref(), params: &params };
-        stages.push(context.resolve(stage_name, table.get_ref(), location)?);
-    }
-    Ok(Some(Pipeline { name: name.get_ref().clone(), stages }))
+    let pipeline = name.get_ref();
+    let overridden: Vec<&str> = overrides
+        .iter()
+        .filter(|o| o.pipeline.as_deref().is_none_or(|p| p == pipeline))
+        .map(|o| o.param.as_str())
+        .collect();
+    let variants = match &raw.sweep {
+        Some(table) => sweep::expand(source, table, &params, &overridden)?,
+        None => Vec::new(),
+    };
+    let resolve_stages = |params: &BTreeMap<String, Value>, variant: &str| {
+        let context = StageContext { source, pipeline, params, variant: Value::Str(variant.to_string()) };
+        raw.stages
+            .iter()
+            .map(|(stage_name, table)| {
+                let location = Location::new(source, table.span());
+                context.resolve(stage_name, table.get_ref(), location)
+            })
+            .collect::<Result<Vec<Stage>, SpecError>>()
+    };
+    let stages = if variants.is_empty() {
+        resolve_stages(&params, "")?
+    } else {
+        let mut per_variant = Vec::new();
+        for variant in &variants {
+            let mut values = params.clone();
+            values.extend(variant.values.iter().map(|(k, v)| (k.clone(), v.clone())));
+            per_variant.push(resolve_stages(&values, &variant.id)?);
+        }
+        variants::merge(pipeline, &variants, per_variant)
+    };
+    Ok(Some(Pipeline { name: pipeline.clone(), stages }))
 }
 
 fn check_name(source: &Arc<SourceFile>, name: &Spanned<String>, what: &str) -> Result<(), SpecError> {
@@ -161,7 +187,12 @@ struct StageContext<'a> {
     source: &'a Arc<SourceFile>,
     pipeline: &'a str,
     params: &'a BTreeMap<String, Value>,
+    /// The sweep variant's id, or empty: the value of `${xp.variant}`.
+    variant: Value,
 }
+
+/// The interpolation name of the current sweep variant's id.
+const VARIANT_REFERENCE: &str = "xp.variant";
 
 impl StageContext<'_> {
     fn resolve(&self, name: &str, raw: &RawStage, location: Location) -> Result<Stage, SpecError> {
@@ -178,13 +209,20 @@ impl StageContext<'_> {
 
         let own = self.own_params(raw)?;
         // The stage's own parameters shadow the pipeline's.
-        let lookup = |name: &str| own.get(name).or_else(|| self.params.get(name));
+        let lookup = |name: &str| {
+            if name == VARIANT_REFERENCE {
+                return Some(&self.variant);
+            }
+            own.get(name).or_else(|| self.params.get(name))
+        };
 
         let mut used = BTreeMap::new();
         let mut render = |field: &Spanned<String>, quoting| -> Result<String, SpecError> {
             let text = self.render(field, lookup, quoting)?;
             for reference in interpolate::references(field.get_ref()).unwrap_or_default() {
-                if let (false, Some(value)) = (own.contains_key(&reference), self.params.get(&reference)) {
+                if reference == VARIANT_REFERENCE {
+                    used.insert(reference, self.variant.clone());
+                } else if let (false, Some(value)) = (own.contains_key(&reference), self.params.get(&reference)) {
                     used.insert(reference, value.clone());
                 }
             }
@@ -236,6 +274,9 @@ impl StageContext<'_> {
         params.extend(used);
         Ok(Stage {
             id,
+            pipeline: self.pipeline.to_string(),
+            name: name.to_string(),
+            variant: None,
             kind: kind.clone(),
             command_template: raw.command.as_ref().map(|c| c.get_ref().clone()),
             command,

@@ -8,3 +8,4 @@ mod faults;
 mod reruns;
 mod scheduling;
 mod spec_errors;
+mod sweeps;
