@@ -42,7 +42,7 @@ pub mod world;
 #[cfg(test)]
 mod tests;
 
-pub use car::{Action, Car};
-pub use grid::{Grid, View};
-pub use score::{score, NoRecorder, Recorder, Score};
+pub use car::Action;
+pub use grid::View;
+pub use score::{score, NoRecorder, Recorder};
 pub use world::{Config, Driver, World};

@@ -68,6 +68,8 @@ pub struct World {
     pub frame: u64,
     scroll: f64,
     reward_sum: f64,
+    /// The reward the ego received at its latest decision.
+    pub last_reward: Option<f64>,
     behaviour: ParkMiller,
     observation: Vec<f32>,
 }
@@ -88,6 +90,7 @@ impl World {
             frame: 0,
             scroll: 1.5,
             reward_sum: 0.0,
+            last_reward: None,
             behaviour,
             observation: Vec::new(),
         }
@@ -119,6 +122,7 @@ impl World {
         self.frame = 0;
         self.scroll = 1.5;
         self.reward_sum = 0.0;
+        self.last_reward = None;
     }
 
     /// Number of controlled cars, the ego included.
@@ -171,6 +175,7 @@ impl World {
         let mut own = None;
         if self.frame % DECISION_PERIOD == 0 {
             let reward = (self.reward_sum - 60.0) / 20.0;
+            self.last_reward = Some(reward);
             let index = self.ask(driver, 0, Some(reward));
             decided.push((0, index));
             own = Some(Action::from_index(index).unwrap_or(Action::Nothing));
