@@ -8,7 +8,7 @@
 //!   the greedy agent's evaluation mph and the mean reward per decision
 //!   against training decisions;
 //! - `space_time.png`: the recorded run, each car's position along the
-//!   visible road (the top is far ahead) against the frame, coloured by lane,
+//!   visible road (px ahead of its bottom edge) against the frame, coloured by lane,
 //!   the ego in red and wider;
 //! - `actions.png`: how often the ego chose each action over all scored runs.
 
@@ -84,7 +84,7 @@ fn plot_space_time(path: &Path, title: &str, trace: &Trace) -> Result<()> {
     chart
         .configure_mesh()
         .x_desc("frame")
-        .y_desc("px behind the top of the road")
+        .y_desc("px ahead of the bottom edge of the road")
         .label_style((FONT, 16))
         .draw()
         .map_err(drawing(path))?;
