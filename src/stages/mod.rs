@@ -22,8 +22,10 @@ use crate::exec::process;
 use crate::spec::Stage;
 
 /// Kinds implemented by `xp-torch`.
-pub const TORCH_KINDS: &[&str] =
-    &["download", "normalise", "build", "train", "evaluate", "plot"];
+pub const TORCH_KINDS: &[&str] = &[
+    "download", "normalise", "build", "train", "evaluate", "plot", "traffic_train", "traffic_score",
+    "traffic_plot",
+];
 
 /// Every stage kind this build can run.
 pub fn kinds() -> impl Iterator<Item = &'static str> {

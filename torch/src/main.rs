@@ -11,6 +11,7 @@ mod dataset;
 mod kinds;
 mod model;
 mod plot;
+mod traffic;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -6,6 +6,9 @@ mod build;
 mod evaluate;
 mod normalise;
 mod plot;
+mod traffic_plot;
+mod traffic_score;
+mod traffic_train;
 mod train;
 
 use anyhow::{bail, Result};
@@ -20,6 +23,9 @@ pub fn run(job: &StageJob) -> Result<()> {
         "train" => train::run(job),
         "evaluate" => evaluate::run(job),
         "plot" => plot::run(job),
+        "traffic_train" => traffic_train::run(job),
+        "traffic_score" => traffic_score::run(job),
+        "traffic_plot" => traffic_plot::run(job),
         kind => bail!("stage kind `{kind}` is not built in to this xp-torch"),
     }
 }
