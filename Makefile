@@ -17,7 +17,7 @@ CARGO_TARGET_DIR ?= $(CURDIR)/target
 export LIBTORCH CARGO_BUILD_BUILD_DIR CARGO_TARGET_DIR
 
 XP = $(CARGO_TARGET_DIR)/debug/xp
-PIPELINE ?= pipelines/basics.toml
+PIPELINE ?= pipelines/tutorials.toml
 PROFILE ?= quick
 # The download mirror that xp searches by default; see scripts/mirror.sh.
 DISTDIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/xp/distdir

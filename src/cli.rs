@@ -45,6 +45,28 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "dot")]
         format: DagFormat,
     },
+    /// Write the comparison report of a pipeline's latest results, from the cache alone
+    Report(PipelineArgs),
+    /// Print the report table in the terminal
+    Show {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// Column to sort by (descending for metrics that are better higher)
+        #[arg(long, value_name = "COLUMN")]
+        sort_by: Option<String>,
+        /// Comma-separated columns to show [default: label, varying params, metrics]
+        #[arg(long, value_name = "A,B,...")]
+        columns: Option<String>,
+    },
+    /// Print the parameter and metric differences between two variants
+    Compare {
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+        /// A variant id or label
+        first: String,
+        /// A variant id or label
+        second: String,
+    },
     /// Remove cache objects that no stored result refers to
     Gc,
     /// Print versions, threads, CUDA availability and the cache's size

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod dag;
 pub mod exec;
+pub mod report;
 pub mod spec;
 pub mod stages;
 

@@ -3,7 +3,8 @@
 //! Trees:
 //! - `entries`: stage key -> [`Entry`] (JSON),
 //! - `latest`: stage id -> key of that stage's most recent result,
-//! - `files`: workspace path -> [`FileStamp`], so unchanged files are not rehashed.
+//! - `files`: workspace path -> [`FileStamp`], so unchanged files are not rehashed;
+//! - `outcomes`: stage id -> [`Outcome`] of its most recent run, for reports.
 //!
 //! An entry and its `latest` pointer are written in one transaction, after the
 //! stage's objects are on disk, and the index is flushed before `xp` reports
@@ -84,6 +85,15 @@ pub struct Index {
     entries: sled::Tree,
     latest: sled::Tree,
     files: sled::Tree,
+    outcomes: sled::Tree,
+}
+
+/// How the most recent run of a stage got its result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub key: String,
+    /// `ran`, `cached` or `restored`.
+    pub source: String,
 }
 
 impl Index {
@@ -97,7 +107,13 @@ impl Index {
         let tree = |name: &str| {
             db.open_tree(name).with_context(|| format!("failed to open index tree `{name}`"))
         };
-        Ok(Index { entries: tree("entries")?, latest: tree("latest")?, files: tree("files")?, db })
+        Ok(Index {
+            entries: tree("entries")?,
+            latest: tree("latest")?,
+            files: tree("files")?,
+            outcomes: tree("outcomes")?,
+            db,
+        })
     }
 
     pub fn entry(&self, key: &str) -> Result<Option<Entry>> {
@@ -130,6 +146,18 @@ impl Index {
             .map_err(|err: TransactionError<()>| anyhow::anyhow!("{err:?}"))
             .context("failed to write the cache index")?;
         self.flush()
+    }
+
+    /// Records how the latest run of `stage` got its result, for reports.
+    pub fn set_outcome(&self, stage: &str, outcome: &Outcome) -> Result<()> {
+        let bytes = serde_json::to_vec(outcome).context("failed to encode an outcome")?;
+        self.outcomes.insert(stage, bytes).context("failed to write the cache index")?;
+        Ok(())
+    }
+
+    pub fn outcome(&self, stage: &str) -> Option<Outcome> {
+        let bytes = self.outcomes.get(stage).ok()??;
+        serde_json::from_slice(&bytes).ok()
     }
 
     /// Points `stage`'s latest result at an existing entry.

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 pub use files::Workspace;
-pub use index::{Artifact, Entry, Index};
+pub use index::{Artifact, Entry, Index, Outcome};
 pub use key::KeyComponents;
 pub use lock::{WhenBusy, WorkspaceBusy, WorkspaceLock};
 pub use objects::{CorruptObject, ObjectStore};

@@ -2,6 +2,7 @@
 //! exit statuses.
 
 mod doctor;
+mod report;
 mod run;
 
 use std::io::{self, Write};
@@ -47,6 +48,13 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Success)
         }
         Command::Doctor => doctor::doctor(&workspace),
+        Command::Report(args) => report::report(&workspace, &args),
+        Command::Show { pipeline, sort_by, columns } => {
+            report::show(&workspace, &pipeline, sort_by.as_deref(), columns.as_deref())
+        }
+        Command::Compare { pipeline, first, second } => {
+            report::compare(&workspace, &pipeline, &first, &second)
+        }
     }
 }
 
@@ -72,6 +80,11 @@ impl Workspace {
 
     /// Loads a pipeline file (relative to the workspace) and builds its DAG.
     fn load(&self, args: &PipelineArgs) -> Result<Dag> {
+        Ok(self.load_project(args)?.1)
+    }
+
+    /// Loads a pipeline file and returns both the resolved project and its DAG.
+    fn load_project(&self, args: &PipelineArgs) -> Result<(spec::Project, Dag)> {
         let joined = self.root.join(&args.file);
         // Relative to the current folder when possible, so errors show short paths.
         let current = std::env::current_dir().unwrap_or_default();
@@ -79,7 +92,12 @@ impl Workspace {
         let project = spec::load_project(path, &args.overrides, args.profile.as_deref())?;
         let dag = Dag::build(&project)?;
         self.check_outputs_outside_cache(&dag)?;
-        Ok(dag)
+        Ok((project, dag))
+    }
+
+    /// The folder reports are written to: `reports/` in the workspace.
+    pub fn reports(&self) -> PathBuf {
+        self.root.join("reports")
     }
 
     /// Rejects outputs that are, contain or lie inside the cache folder:

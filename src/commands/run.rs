@@ -18,7 +18,7 @@ pub fn run(workspace: &Workspace, args: &RunArgs, verbose: bool) -> Result<Outco
     if args.dry_run {
         return status(workspace, &args.pipeline);
     }
-    let dag = workspace.load(&args.pipeline)?;
+    let (project, dag) = workspace.load_project(&args.pipeline)?;
     let force = forced_stages(&dag, &args.pipeline.force)?;
     let jobs = match args.jobs {
         Some(0) => return Err(SpecError::plain("`--jobs` must be at least 1").into()),
@@ -49,6 +49,14 @@ pub fn run(workspace: &Workspace, args: &RunArgs, verbose: bool) -> Result<Outco
         summary.skipped,
         summary.elapsed.as_secs_f64()
     );
+    if !summary.interrupted {
+        let written = crate::report::write(&project, &dag, &cache, &workspace.reports())?;
+        if let Some(first) = written.first() {
+            let folder = first.parent().and_then(|p| p.parent()).unwrap_or(first);
+            let shown = folder.strip_prefix(&workspace.root).unwrap_or(folder);
+            let _ = writeln!(std::io::stderr(), "xp: reports written to `{}/`", shown.display());
+        }
+    }
     Ok(if summary.interrupted {
         Outcome::Interrupted
     } else if summary.failed > 0 {

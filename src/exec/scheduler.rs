@@ -31,7 +31,7 @@ use super::freshness::{self, Freshness};
 use super::interrupt;
 use super::progress::Progress;
 use super::worker::{Done, Failure, How, Work, Worker};
-use crate::cache::{Cache, Entry};
+use crate::cache::{Cache, Entry, Outcome};
 use crate::dag::Dag;
 use crate::spec::Stage;
 
@@ -191,6 +191,7 @@ impl<'a> Scheduler<'a> {
                     self.cache.index.set_latest(&stage.id, &key)?;
                     self.progress.line("cached", &stage.id, "");
                     self.summary.cached += 1;
+                    self.record_outcome(node, &key, "cached")?;
                     self.complete(node, *entry);
                 }
                 Ok(Freshness::Fresh { key, entry, restore: true }) => {
@@ -211,11 +212,18 @@ impl<'a> Scheduler<'a> {
         Ok(work)
     }
 
+    fn record_outcome(&self, node: NodeIndex, key: &str, source: &str) -> Result<()> {
+        let outcome = Outcome { key: key.to_string(), source: source.to_string() };
+        self.cache.index.set_outcome(&self.dag.stage(node).id, &outcome)
+    }
+
     fn settle_report(&mut self, node: NodeIndex, result: Result<Done, Failure>) -> Result<()> {
         self.running.remove(&node);
         let id = &self.dag.stage(node).id;
         match result {
             Ok(done) => {
+                let source = if matches!(done.how, How::Restored) { "restored" } else { "ran" };
+                self.record_outcome(node, &done.key, source)?;
                 let seconds = format!("{:.2}s", done.elapsed.as_secs_f64());
                 match &done.how {
                     How::Ran => {

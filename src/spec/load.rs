@@ -30,6 +30,7 @@ pub fn load_project(
     collect(root, None, &mut visiting, &mut loaded, &mut files)?;
 
     check_overrides(&files, overrides)?;
+    let sweeps = collect_sweeps(&files)?;
     if let Some(name) = profile {
         if !files.iter().any(|file| file.raw.profiles.contains_key(name)) {
             let known = files.iter().flat_map(|file| file.raw.profiles.keys().map(String::as_str));
@@ -40,7 +41,8 @@ pub fn load_project(
     let mut pipelines = Vec::new();
     let mut names: Vec<(String, Location)> = Vec::new();
     for file in &files {
-        let Some(pipeline) = resolve_pipeline(file, overrides, profile)? else { continue };
+        let sweep = file.raw.name.as_ref().and_then(|name| sweeps.get(name.get_ref().as_str()).copied());
+        let Some(pipeline) = resolve_pipeline(file, overrides, profile, sweep)? else { continue };
         let location = pipeline_location(file);
         if let Some((_, first)) = names.iter().find(|(name, _)| *name == pipeline.name) {
             let (line, _) = first.line_col();
@@ -148,6 +150,29 @@ fn expected_fields(message: &str) -> Vec<&str> {
 
 fn quote_list(items: &[&str]) -> String {
     items.iter().map(|item| format!("`{item}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// A sweep table with the file it was written in.
+pub(super) type SweepSource<'a> = (&'a Arc<SourceFile>, &'a toml::Spanned<toml::Table>);
+
+/// Gathers `[sweeps.PIPELINE]` tables from every file, checking that each
+/// names a pipeline and that no pipeline is swept by two files.
+fn collect_sweeps(files: &[ParsedFile]) -> Result<std::collections::HashMap<&str, SweepSource<'_>>, SpecError> {
+    let names: Vec<&str> = files.iter().filter_map(|f| f.raw.name.as_ref()).map(|n| n.get_ref().as_str()).collect();
+    let mut sweeps = std::collections::HashMap::new();
+    for file in files {
+        for (pipeline, table) in &file.raw.sweeps {
+            let location = Location::new(&file.source, table.span());
+            if !names.contains(&pipeline.as_str()) {
+                return Err(SpecError::at(&location, format!("`[sweeps.{pipeline}]` names no included pipeline"))
+                    .with_suggestion(pipeline, names.iter().copied()));
+            }
+            if sweeps.insert(pipeline.as_str(), (&file.source, table)).is_some() {
+                return Err(SpecError::at(&location, format!("pipeline `{pipeline}` is swept twice")));
+            }
+        }
+    }
+    Ok(sweeps)
 }
 
 /// Rejects overrides that match no parameter of any pipeline.

@@ -30,6 +30,10 @@ pub struct Project {
 #[derive(Debug)]
 pub struct Pipeline {
     pub name: String,
+    /// Parameter values after the profile and overrides, before any sweep.
+    pub params: BTreeMap<String, Value>,
+    /// The sweep's variants; empty without a sweep.
+    pub variants: Vec<Variant>,
     pub stages: Vec<Stage>,
 }
 

@@ -21,6 +21,10 @@ pub struct RawFile {
     pub stages: IndexMap<String, Spanned<RawStage>>,
     /// Parameter values to sweep over; see the sweep module.
     pub sweep: Option<Spanned<toml::Table>>,
+    /// Sweeps of included pipelines, by pipeline name; each replaces that
+    /// pipeline's own `[sweep]`.
+    #[serde(default)]
+    pub sweeps: IndexMap<String, Spanned<toml::Table>>,
     /// Named sets of parameter values, chosen with `--profile NAME`.
     #[serde(default)]
     pub profiles: IndexMap<String, IndexMap<String, Spanned<toml::Value>>>,

@@ -10,7 +10,7 @@ use toml::Spanned;
 
 use super::diagnostic::{Location, SourceFile, SpecError};
 use super::interpolate::{self, InterpolationError, Quoting};
-use super::load::ParsedFile;
+use super::load::{ParsedFile, SweepSource};
 use super::raw::RawStage;
 use super::{sweep, variants};
 use super::value::{Value, ValueType};
@@ -22,6 +22,7 @@ pub(super) fn resolve_pipeline(
     file: &ParsedFile,
     overrides: &[Override],
     profile: Option<&str>,
+    external_sweep: Option<SweepSource>,
 ) -> Result<Option<Pipeline>, SpecError> {
     let raw = &file.raw;
     let source = &file.source;
@@ -45,8 +46,9 @@ pub(super) fn resolve_pipeline(
         .filter(|o| o.pipeline.as_deref().is_none_or(|p| p == pipeline))
         .map(|o| o.param.as_str())
         .collect();
-    let variants = match &raw.sweep {
-        Some(table) => sweep::expand(source, table, &params, &overridden)?,
+    let sweep = external_sweep.or(raw.sweep.as_ref().map(|table| (source, table)));
+    let variants = match sweep {
+        Some((sweep_source, table)) => sweep::expand(sweep_source, table, &params, &overridden)?,
         None => Vec::new(),
     };
     let resolve_stages = |params: &BTreeMap<String, Value>, variant: &str| {
@@ -70,7 +72,7 @@ pub(super) fn resolve_pipeline(
         }
         variants::merge(pipeline, &variants, per_variant)
     };
-    Ok(Some(Pipeline { name: pipeline.clone(), stages }))
+    Ok(Some(Pipeline { name: pipeline.clone(), params, variants, stages }))
 }
 
 fn check_name(source: &Arc<SourceFile>, name: &Spanned<String>, what: &str) -> Result<(), SpecError> {

@@ -5,6 +5,7 @@ mod support;
 
 mod dag;
 mod faults;
+mod reports;
 mod reruns;
 mod scheduling;
 mod spec_errors;

@@ -103,3 +103,20 @@ fn shell_outputs_must_differ_across_variants() {
     let run = workspace.xp(&["status", "p.toml"]).expect_code(2);
     assert!(run.stderr.contains("is also `a.txt`"), "{}", run.stderr);
 }
+
+#[test]
+fn including_file_sweeps_included_pipeline() {
+    let workspace = Workspace::new();
+    let text = format!(
+        "name = \"one\"\n[params]\nk = 1\n\n{}",
+        stage("a", "mkdir -p out && echo ${k} > out/${xp.variant}.txt", &[], &["out/${xp.variant}.txt"])
+    );
+    workspace.write("one.toml", &text);
+    workspace.write("all.toml", "include = [\"one.toml\"]\n\n[sweeps.one]\nk = [1, 2, 3]\n");
+    workspace.xp(&["run", "all.toml"]).success();
+    assert_eq!(workspace.executions("a"), 3);
+    workspace.write("bad.toml", "include = [\"one.toml\"]\n\n[sweeps.on]\nk = [1]\n");
+    let run = workspace.xp(&["status", "bad.toml"]).expect_code(2);
+    assert!(run.stderr.contains("`[sweeps.on]` names no included pipeline"), "{}", run.stderr);
+    assert!(run.stderr.contains("did you mean `one`?"), "{}", run.stderr);
+}

@@ -1,0 +1,56 @@
+//! Comparison reports: one row per (pipeline, variant) with its parameters,
+//! metrics, wall time per stage and whether each stage came from the cache,
+//! built from the cache alone.
+//!
+//! Written to `reports/PIPELINE/`: `runs.parquet` and `runs.csv` (through
+//! polars), `summary.md` (variants sorted by the main metric, best marked,
+//! only the parameters that vary) and a self-contained `report.html`.
+//! Rows are sorted by variant label and nothing in the Markdown depends on
+//! the time of the run, so a report diffs cleanly in Git.
+//!
+//! Column names: `pipeline`, `variant`, `label`, `param.NAME`,
+//! `STAGE.METRIC` (numbers from a stage's `metrics.json`), `time.STAGE`
+//! (seconds) and `cached.STAGE` (false when the stage ran in the last run).
+
+mod html;
+mod markdown;
+mod rows;
+mod table;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+pub use rows::{gather, Row};
+pub use table::{columns, data_frame, Cell};
+
+use crate::cache::Cache;
+use crate::dag::Dag;
+use crate::spec::Project;
+
+/// Writes every pipeline's report under `folder`; returns the files written.
+pub fn write(project: &Project, dag: &Dag, cache: &Cache, folder: &Path) -> Result<Vec<PathBuf>> {
+    let rows = gather(project, dag, cache)?;
+    let mut written = Vec::new();
+    for pipeline in &project.pipelines {
+        let mine: Vec<&Row> = rows.iter().filter(|row| row.pipeline == pipeline.name).collect();
+        let out = folder.join(&pipeline.name);
+        std::fs::create_dir_all(&out)
+            .with_context(|| format!("failed to create `{}`", out.display()))?;
+        written.extend(table::write_files(&mine, &out)?);
+        let summary = out.join("summary.md");
+        write_text(&summary, &markdown::summary(&pipeline.name, &mine))?;
+        written.push(summary);
+        let page = out.join("report.html");
+        write_text(&page, &html::page(&pipeline.name, &mine, cache)?)?;
+        written.push(page);
+    }
+    Ok(written)
+}
+
+/// Writes through a temporary file so a reader never sees half a report.
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    let temp = path.with_extension("tmp");
+    std::fs::write(&temp, text).with_context(|| format!("failed to write `{}`", temp.display()))?;
+    std::fs::rename(&temp, path).with_context(|| format!("failed to write `{}`", path.display()))
+}
