@@ -21,7 +21,7 @@ fn rows(workspace: &Workspace, args: &PipelineArgs) -> Result<Vec<Row>> {
 pub fn report(workspace: &Workspace, args: &PipelineArgs) -> Result<Outcome> {
     let (project, dag) = workspace.load_project(args)?;
     let cache = Cache::open(&workspace.cache, WhenBusy::Wait)?;
-    let written = report::write(&project, &dag, &cache, &workspace.reports())?;
+    let written = report::write(&project, &dag, &cache, &workspace.reports(), report::Scope::All)?;
     let mut text = String::new();
     for path in written {
         let shown = path.strip_prefix(&workspace.root).unwrap_or(&path);

@@ -50,7 +50,8 @@ pub fn run(workspace: &Workspace, args: &RunArgs, verbose: bool) -> Result<Outco
         summary.elapsed.as_secs_f64()
     );
     if !summary.interrupted {
-        let written = crate::report::write(&project, &dag, &cache, &workspace.reports())?;
+        let scope = crate::report::Scope::Comparable;
+        let written = crate::report::write(&project, &dag, &cache, &workspace.reports(), scope)?;
         if let Some(first) = written.first() {
             let folder = first.parent().and_then(|p| p.parent()).unwrap_or(first);
             let shown = folder.strip_prefix(&workspace.root).unwrap_or(folder);

@@ -28,12 +28,27 @@ use crate::cache::Cache;
 use crate::dag::Dag;
 use crate::spec::Project;
 
-/// Writes every pipeline's report under `folder`; returns the files written.
-pub fn write(project: &Project, dag: &Dag, cache: &Cache, folder: &Path) -> Result<Vec<PathBuf>> {
+/// Which pipelines get a report.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every pipeline, as `xp report` does.
+    All,
+    /// Pipelines with a sweep or a stage that wrote `metrics.json`, as after
+    /// `xp run`: a report of a plain shell pipeline holds no comparison, and
+    /// writing one for a thousand stages would dominate an all-cached rerun.
+    Comparable,
+}
+
+/// Writes the pipelines' reports under `folder`; returns the files written.
+pub fn write(project: &Project, dag: &Dag, cache: &Cache, folder: &Path, scope: Scope) -> Result<Vec<PathBuf>> {
     let rows = gather(project, dag, cache)?;
     let mut written = Vec::new();
     for pipeline in &project.pipelines {
         let mine: Vec<&Row> = rows.iter().filter(|row| row.pipeline == pipeline.name).collect();
+        let comparable = !pipeline.variants.is_empty() || mine.iter().any(|row| !row.metrics.is_empty());
+        if scope == Scope::Comparable && !comparable {
+            continue;
+        }
         let out = folder.join(&pipeline.name);
         std::fs::create_dir_all(&out)
             .with_context(|| format!("failed to create `{}`", out.display()))?;
