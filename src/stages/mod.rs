@@ -23,7 +23,7 @@ use crate::spec::Stage;
 
 /// Kinds implemented by `xp-torch`.
 pub const TORCH_KINDS: &[&str] =
-    &["download", "normalise", "build", "train", "evaluate", "plot"];
+    &["download", "normalise", "build", "train", "evaluate", "plot", "gan_train", "gan_evaluate", "gan_plot"];
 
 /// Every stage kind this build can run.
 pub fn kinds() -> impl Iterator<Item = &'static str> {

@@ -4,6 +4,9 @@
 mod download;
 mod build;
 mod evaluate;
+mod gan_evaluate;
+mod gan_plot;
+mod gan_train;
 mod normalise;
 mod plot;
 mod train;
@@ -20,6 +23,9 @@ pub fn run(job: &StageJob) -> Result<()> {
         "train" => train::run(job),
         "evaluate" => evaluate::run(job),
         "plot" => plot::run(job),
+        "gan_train" => gan_train::run(job),
+        "gan_evaluate" => gan_evaluate::run(job),
+        "gan_plot" => gan_plot::run(job),
         kind => bail!("stage kind `{kind}` is not built in to this xp-torch"),
     }
 }

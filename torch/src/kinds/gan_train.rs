@@ -1,0 +1,226 @@
+//! The `gan_train` stage kind: trains a class-conditional DCGAN (see the
+//! `gan` module for the architecture) on the images of a `normalise` stage.
+//!
+//! Upstream: one `normalise` stage (images [N, C, H, W] in [0, 1] and class
+//! labels) and one `train` stage, the classifier whose features measure the
+//! generator after every epoch. Parameters and defaults:
+//! - architecture: `latent` (100), `embedding` (50), `generator_width` (64),
+//!   `discriminator_width` (64);
+//! - Adam: `lr` (0.0002), `beta1` (0.5), `beta2` (0.999), for both networks;
+//! - `limit_train` (0 = all): train on the first this many training images;
+//! - `batch_size` (64), `epochs` (20), `label_smoothing` (0.1: the
+//!   discriminator's target for real images is 1 minus it, one-sided);
+//! - `metric_samples` (1000): the size of the fixed sample measured per epoch;
+//! - `checkpoint_every` (5): also keep the generator of every this many epochs;
+//! - `seed` (0): seeds the initial weights, the shuffling, the latent vectors
+//!   and the fixed sample.
+//!
+//! Per epoch, `history.json` records the mean discriminator and generator
+//! losses, and for a fixed set of latent vectors with balanced classes against
+//! a fixed sample of training images: the Fréchet distance in the classifier's
+//! feature space and the classifier's accuracy on the class requested.
+//!
+//! Output: `gan.json` (a `GanSpec`), `generator.safetensors`,
+//! `discriminator.safetensors`, `checkpoints/generator-epoch-NNN.safetensors`,
+//! `history.json` and `volatile/timing.json` (seconds per epoch). With the
+//! same seed, threads and inputs, everything but the timing is identical byte
+//! for byte.
+
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use tch::nn::{self, OptimizerConfig, VarStore};
+use tch::{Kind, Reduction, Tensor};
+use xp::stages::StageJob;
+
+use crate::dataset::Dataset;
+use crate::gan::classifier::{accuracy, Classifier};
+use crate::gan::frechet::{frechet_distance, Statistics};
+use crate::gan::{balanced_labels, noise, to_model, Discriminator, GanSpec, Generator};
+use crate::model::save_weights;
+
+#[derive(Serialize)]
+struct Epoch {
+    epoch: i64,
+    discriminator_loss: f64,
+    generator_loss: f64,
+    frechet_distance: f64,
+    accuracy: f64,
+}
+
+#[derive(Serialize)]
+struct Timing {
+    epoch: i64,
+    seconds: f64,
+}
+
+struct Settings {
+    batch_size: i64,
+    epochs: i64,
+    smoothing: f64,
+    checkpoint_every: i64,
+}
+
+/// The fixed sample each epoch is measured on.
+struct Probe {
+    classifier: Classifier,
+    latent: Tensor,
+    labels: Tensor,
+    real: Statistics,
+}
+
+struct Gan {
+    generator: Generator,
+    discriminator: Discriminator,
+    g_vs: VarStore,
+    d_vs: VarStore,
+    g_opt: nn::Optimizer,
+    d_opt: nn::Optimizer,
+}
+
+pub fn run(job: &StageJob) -> Result<()> {
+    let mut data = Dataset::read(job.upstream_of_kind("normalise")?)?;
+    let limit = job.int("limit_train", 0)?;
+    if limit > 0 && limit < data.train_x.size()[0] {
+        data.train_x = data.train_x.narrow(0, 0, limit);
+        data.train_y = data.train_y.narrow(0, 0, limit);
+    }
+    let spec = spec(job, &data)?;
+    let settings = Settings {
+        batch_size: job.int("batch_size", 64)?,
+        epochs: job.int("epochs", 20)?,
+        smoothing: job.float("label_smoothing", 0.1)?,
+        checkpoint_every: job.int("checkpoint_every", 5)?,
+    };
+    if settings.batch_size < 1 || settings.epochs < 1 {
+        bail!("`batch_size` and `epochs` of stage `{}` must be at least 1", job.stage);
+    }
+    if !(0.0..0.5).contains(&settings.smoothing) {
+        bail!("`label_smoothing` of stage `{}` must be in [0, 0.5)", job.stage);
+    }
+
+    tch::manual_seed(job.int("seed", 0)?);
+    let mut gan = Gan::new(job, &spec)?;
+    let probe = Probe::new(job, &data, &spec)?;
+    let checkpoints = job.output.join("checkpoints");
+    std::fs::create_dir_all(&checkpoints).context("failed to create `checkpoints/`")?;
+
+    let (mut epochs, mut timing) = (Vec::new(), Vec::new());
+    for epoch in 1..=settings.epochs {
+        let started = Instant::now();
+        let (d_loss, g_loss) = gan.epoch(&data, &settings);
+        let (frechet, accuracy) = probe.measure(&gan.generator);
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!(
+            "epoch {epoch}: D loss {d_loss:.4} G loss {g_loss:.4} Fréchet {frechet:.3} \
+             accuracy {accuracy:.4} {seconds:.1}s"
+        );
+        epochs.push(Epoch { epoch, discriminator_loss: d_loss, generator_loss: g_loss, frechet_distance: frechet, accuracy });
+        timing.push(Timing { epoch, seconds });
+        if epoch % settings.checkpoint_every.max(1) == 0 || epoch == settings.epochs {
+            save_weights(&gan.g_vs, &checkpoints.join(format!("generator-epoch-{epoch:03}.safetensors")))?;
+        }
+    }
+
+    save_weights(&gan.g_vs, &job.output.join("generator.safetensors"))?;
+    save_weights(&gan.d_vs, &job.output.join("discriminator.safetensors"))?;
+    write_json(&job.output.join("gan.json"), &spec)?;
+    write_json(&job.output.join("history.json"), &serde_json::json!({ "epochs": epochs }))?;
+    let volatile = job.output.join("volatile");
+    std::fs::create_dir_all(&volatile).context("failed to create `volatile/`")?;
+    write_json(&volatile.join("timing.json"), &timing)
+}
+
+fn spec(job: &StageJob, data: &Dataset) -> Result<GanSpec> {
+    let Some(classes) = data.meta.num_classes.filter(|_| data.is_classification()) else {
+        bail!("stage `{}` needs classified images upstream", job.stage);
+    };
+    let spec = GanSpec {
+        image_shape: data.meta.input_shape.clone(),
+        classes,
+        latent: job.int("latent", 100)?,
+        embedding: job.int("embedding", 50)?,
+        generator_width: job.int("generator_width", 64)?,
+        discriminator_width: job.int("discriminator_width", 64)?,
+    };
+    spec.check().with_context(|| format!("stage `{}` cannot build its GAN", job.stage))?;
+    Ok(spec)
+}
+
+fn write_json(path: &std::path::Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).context("failed to encode JSON")?;
+    std::fs::write(path, text).with_context(|| format!("failed to write `{}`", path.display()))
+}
+
+impl Gan {
+    fn new(job: &StageJob, spec: &GanSpec) -> Result<Gan> {
+        let g_vs = VarStore::new(tch::Device::Cpu);
+        let d_vs = VarStore::new(tch::Device::Cpu);
+        let generator = Generator::new(&g_vs.root(), spec)?;
+        let discriminator = Discriminator::new(&d_vs.root(), spec)?;
+        let adam = nn::Adam { beta1: job.float("beta1", 0.5)?, beta2: job.float("beta2", 0.999)?, ..Default::default() };
+        let lr = job.float("lr", 0.0002)?;
+        let g_opt = adam.build(&g_vs, lr).context("failed to create the generator's optimizer")?;
+        let d_opt = adam.build(&d_vs, lr).context("failed to create the discriminator's optimizer")?;
+        Ok(Gan { generator, discriminator, g_vs, d_vs, g_opt, d_opt })
+    }
+
+    /// One pass over the shuffled training images; returns the mean losses.
+    fn epoch(&mut self, data: &Dataset, settings: &Settings) -> (f64, f64) {
+        let total = data.train_x.size()[0];
+        let order = Tensor::randperm(total, (Kind::Int64, tch::Device::Cpu));
+        let (mut d_sum, mut g_sum, mut batches) = (0.0, 0.0, 0);
+        for start in (0..total).step_by(settings.batch_size as usize) {
+            let indices = order.narrow(0, start, settings.batch_size.min(total - start));
+            let real = to_model(&data.train_x.index_select(0, &indices).to_kind(Kind::Float));
+            let labels = data.train_y.index_select(0, &indices).to_kind(Kind::Int64);
+            let (d_loss, g_loss) = self.step(&real, &labels, settings.smoothing);
+            d_sum += d_loss;
+            g_sum += g_loss;
+            batches += 1;
+        }
+        (d_sum / batches as f64, g_sum / batches as f64)
+    }
+
+    /// One discriminator step and one non-saturating generator step on the
+    /// same fakes, generated for the classes of the real batch.
+    fn step(&mut self, real: &Tensor, labels: &Tensor, smoothing: f64) -> (f64, f64) {
+        let count = real.size()[0];
+        let latent = noise(count, self.generator.latent(), None);
+        let fake = self.generator.forward(&latent, labels, true);
+        let bce = |logits: &Tensor, target: f64| {
+            let targets = logits.full_like(target);
+            logits.binary_cross_entropy_with_logits::<Tensor>(&targets, None, None, Reduction::Mean)
+        };
+        let d_loss = bce(&self.discriminator.forward(real, labels, true), 1.0 - smoothing)
+            + bce(&self.discriminator.forward(&fake.detach(), labels, true), 0.0);
+        self.d_opt.backward_step(&d_loss);
+        let g_loss = bce(&self.discriminator.forward(&fake, labels, true), 1.0);
+        self.g_opt.backward_step(&g_loss);
+        (d_loss.double_value(&[]), g_loss.double_value(&[]))
+    }
+}
+
+impl Probe {
+    fn new(job: &StageJob, data: &Dataset, spec: &GanSpec) -> Result<Probe> {
+        let classifier = Classifier::load(job.upstream_of_kind("train")?)?;
+        let total = data.train_x.size()[0];
+        let count = job.int("metric_samples", 1000)?.min(total);
+        if count < 2 {
+            bail!("stage `{}` needs at least 2 training images for its metric", job.stage);
+        }
+        let chosen = Tensor::randperm(total, (Kind::Int64, tch::Device::Cpu)).narrow(0, 0, count);
+        let (features, _) = classifier.run(&data.train_x.index_select(0, &chosen).to_kind(Kind::Float));
+        let latent = noise(count, spec.latent, None);
+        let labels = balanced_labels(count, spec.classes);
+        Ok(Probe { classifier, latent, labels, real: Statistics::of(&features) })
+    }
+
+    /// The Fréchet distance to the real sample and the classifier's accuracy.
+    fn measure(&self, generator: &Generator) -> (f64, f64) {
+        let images = generator.generate(&self.latent, &self.labels);
+        let (features, logits) = self.classifier.run(&images);
+        (frechet_distance(&Statistics::of(&features), &self.real), accuracy(&logits, &self.labels))
+    }
+}
