@@ -204,3 +204,6 @@ pub fn noise(count: i64, latent: i64, truncation: Option<f64>) -> Tensor {
 pub fn balanced_labels(count: i64, classes: i64) -> Tensor {
     Tensor::arange(count, (Kind::Int64, tch::Device::Cpu)).remainder(classes)
 }
+
+#[cfg(test)]
+mod tests;
