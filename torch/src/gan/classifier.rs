@@ -54,7 +54,7 @@ impl Classifier {
     }
 }
 
-/// The fraction of `logits` whose largest entry is at the label in `labels`.
+/// Computes the fraction of rows of `logits` whose largest entry is at the label in `labels`.
 pub fn accuracy(logits: &Tensor, labels: &Tensor) -> f64 {
     logits.argmax(-1, false).eq_tensor(labels).to_kind(tch::Kind::Double).mean(tch::Kind::Double).double_value(&[])
 }

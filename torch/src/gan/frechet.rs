@@ -7,7 +7,7 @@
 //! Everything is computed in double precision. Both square roots are of
 //! symmetric positive semi-definite matrices, so they come from symmetric
 //! eigen-decompositions, with the tiny negative eigenvalues that rounding
-//! leaves set to zero; `Σ₁^½ Σ₂ Σ₁^½` has the same eigenvalues as `Σ₁ Σ₂`,
+//! leaves set to zero. `Σ₁^½ Σ₂ Σ₁^½` has the same eigenvalues as `Σ₁ Σ₂`,
 //! whose root the usual formula writes, but unlike it stays symmetric.
 
 use tch::{Kind, Tensor};
@@ -30,7 +30,7 @@ impl Statistics {
     }
 }
 
-/// The squared Fréchet distance between the Gaussians `a` and `b`.
+/// Computes the squared Fréchet distance between the Gaussians `a` and `b`.
 pub fn frechet_distance(a: &Statistics, b: &Statistics) -> f64 {
     let means = (&a.mean - &b.mean).square().sum(Kind::Double).double_value(&[]);
     let root_a = psd_sqrt(&a.covariance);
@@ -41,7 +41,7 @@ pub fn frechet_distance(a: &Statistics, b: &Statistics) -> f64 {
     means + traces - 2.0 * cross
 }
 
-/// The square root of a symmetric positive semi-definite matrix.
+/// Computes the square root of a symmetric positive semi-definite matrix.
 fn psd_sqrt(matrix: &Tensor) -> Tensor {
     let (values, vectors) = matrix.to_kind(Kind::Double).linalg_eigh("L");
     let roots = values.clamp_min(0.0).sqrt();

@@ -5,8 +5,8 @@
 //! image: a linear projection to `2w x H/4 x W/4`, then two transposed
 //! convolutions (4x4, stride 2) that double the size each, with batch
 //! normalisation and ReLU between them and `tanh` at the end, so images come
-//! out in [-1, 1]. The discriminator sees the image with one more channel, a
-//! learned per-class map, and applies two 4x4 stride-2 convolutions (`w` then
+//! out in [-1, 1]. The discriminator takes the image with one more channel, a
+//! learned per-class map. It applies two 4x4 stride-2 convolutions (`w` then
 //! `2w` filters, leaky ReLU 0.2, batch normalisation on the second) and a
 //! linear layer to one logit. `w` is `generator_width` or
 //! `discriminator_width`; the defaults (64 each, latent 100, embedding 50)
@@ -113,7 +113,7 @@ impl Generator {
         self.latent
     }
 
-    /// The embeddings of class indices, [N, embedding].
+    /// Looks up the embeddings [N, embedding] of class indices [N].
     pub fn embed(&self, labels: &Tensor) -> Tensor {
         self.embedding.forward(labels)
     }
@@ -172,7 +172,7 @@ impl Discriminator {
         })
     }
 
-    /// One logit per image: positive means "real".
+    /// Computes one logit per image, where a positive logit means "real".
     pub fn forward(&self, images: &Tensor, labels: &Tensor, train: bool) -> Tensor {
         let [_, h, w] = self.shape;
         let map = self.label_map.forward(labels).view([-1, 1, h, w]);
@@ -182,8 +182,8 @@ impl Discriminator {
     }
 }
 
-/// Standard normal latent vectors [count, latent]; with `truncation`, every
-/// value beyond it is drawn again (the truncation trick of BigGAN).
+/// Draws standard normal latent vectors [count, latent]. With `truncation`,
+/// every value beyond it is drawn again (the truncation trick of BigGAN).
 pub fn noise(count: i64, latent: i64, truncation: Option<f64>) -> Tensor {
     let options = (Kind::Float, tch::Device::Cpu);
     let mut z = Tensor::randn([count, latent], options);

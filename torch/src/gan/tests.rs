@@ -145,3 +145,4 @@ fn truncated_noise_stays_within_the_limit() {
     assert!(z.abs().max().double_value(&[]) <= 0.5);
     assert!(z.std(true).double_value(&[]) > 0.2);
 }
+

@@ -16,9 +16,10 @@
 //!   and the fixed sample.
 //!
 //! Per epoch, `history.json` records the mean discriminator and generator
-//! losses, and for a fixed set of latent vectors with balanced classes against
-//! a fixed sample of training images: the Fréchet distance in the classifier's
-//! feature space and the classifier's accuracy on the class requested.
+//! losses. It also measures a fixed set of latent vectors, with every class
+//! equally often, against a fixed sample of training images: the Fréchet
+//! distance in the classifier's feature space, and the classifier's accuracy
+//! on the class each image was generated for.
 //!
 //! Output: `gan.json` (a `GanSpec`), `generator.safetensors`,
 //! `discriminator.safetensors`, `checkpoints/generator-epoch-NNN.safetensors`,
@@ -62,7 +63,7 @@ struct Settings {
     checkpoint_every: i64,
 }
 
-/// The fixed sample each epoch is measured on.
+/// The fixed latent vectors and real sample that every epoch is measured on.
 struct Probe {
     classifier: Classifier,
     latent: Tensor,
@@ -73,10 +74,10 @@ struct Probe {
 struct Gan {
     generator: Generator,
     discriminator: Discriminator,
-    g_vs: VarStore,
-    d_vs: VarStore,
-    g_opt: nn::Optimizer,
-    d_opt: nn::Optimizer,
+    generator_store: VarStore,
+    discriminator_store: VarStore,
+    generator_optimizer: nn::Optimizer,
+    discriminator_optimizer: nn::Optimizer,
 }
 
 pub fn run(job: &StageJob) -> Result<()> {
@@ -119,12 +120,12 @@ pub fn run(job: &StageJob) -> Result<()> {
         epochs.push(Epoch { epoch, discriminator_loss: d_loss, generator_loss: g_loss, frechet_distance: frechet, accuracy });
         timing.push(Timing { epoch, seconds });
         if epoch % settings.checkpoint_every.max(1) == 0 || epoch == settings.epochs {
-            save_weights(&gan.g_vs, &checkpoints.join(format!("generator-epoch-{epoch:03}.safetensors")))?;
+            save_weights(&gan.generator_store, &checkpoints.join(format!("generator-epoch-{epoch:03}.safetensors")))?;
         }
     }
 
-    save_weights(&gan.g_vs, &job.output.join("generator.safetensors"))?;
-    save_weights(&gan.d_vs, &job.output.join("discriminator.safetensors"))?;
+    save_weights(&gan.generator_store, &job.output.join("generator.safetensors"))?;
+    save_weights(&gan.discriminator_store, &job.output.join("discriminator.safetensors"))?;
     write_json(&job.output.join("gan.json"), &spec)?;
     write_json(&job.output.join("history.json"), &serde_json::json!({ "epochs": epochs }))?;
     let volatile = job.output.join("volatile");
@@ -134,7 +135,7 @@ pub fn run(job: &StageJob) -> Result<()> {
 
 fn spec(job: &StageJob, data: &Dataset) -> Result<GanSpec> {
     let Some(classes) = data.meta.num_classes.filter(|_| data.is_classification()) else {
-        bail!("stage `{}` needs classified images upstream", job.stage);
+        bail!("stage `{}` needs a classification dataset upstream, with `num_classes` in its `meta.json`", job.stage);
     };
     let spec = GanSpec {
         image_shape: data.meta.input_shape.clone(),
@@ -155,18 +156,18 @@ fn write_json(path: &std::path::Path, value: &impl Serialize) -> Result<()> {
 
 impl Gan {
     fn new(job: &StageJob, spec: &GanSpec) -> Result<Gan> {
-        let g_vs = VarStore::new(tch::Device::Cpu);
-        let d_vs = VarStore::new(tch::Device::Cpu);
-        let generator = Generator::new(&g_vs.root(), spec)?;
-        let discriminator = Discriminator::new(&d_vs.root(), spec)?;
+        let generator_store = VarStore::new(tch::Device::Cpu);
+        let discriminator_store = VarStore::new(tch::Device::Cpu);
+        let generator = Generator::new(&generator_store.root(), spec)?;
+        let discriminator = Discriminator::new(&discriminator_store.root(), spec)?;
         let adam = nn::Adam { beta1: job.float("beta1", 0.5)?, beta2: job.float("beta2", 0.999)?, ..Default::default() };
         let lr = job.float("lr", 0.0002)?;
-        let g_opt = adam.build(&g_vs, lr).context("failed to create the generator's optimizer")?;
-        let d_opt = adam.build(&d_vs, lr).context("failed to create the discriminator's optimizer")?;
-        Ok(Gan { generator, discriminator, g_vs, d_vs, g_opt, d_opt })
+        let generator_optimizer = adam.build(&generator_store, lr).context("failed to create the generator's optimizer")?;
+        let discriminator_optimizer = adam.build(&discriminator_store, lr).context("failed to create the discriminator's optimizer")?;
+        Ok(Gan { generator, discriminator, generator_store, discriminator_store, generator_optimizer, discriminator_optimizer })
     }
 
-    /// One pass over the shuffled training images; returns the mean losses.
+    /// Trains on every training image once, in shuffled batches, and returns the mean losses.
     fn epoch(&mut self, data: &Dataset, settings: &Settings) -> (f64, f64) {
         let total = data.train_x.size()[0];
         let order = Tensor::randperm(total, (Kind::Int64, tch::Device::Cpu));
@@ -195,9 +196,9 @@ impl Gan {
         };
         let d_loss = bce(&self.discriminator.forward(real, labels, true), 1.0 - smoothing)
             + bce(&self.discriminator.forward(&fake.detach(), labels, true), 0.0);
-        self.d_opt.backward_step(&d_loss);
+        self.discriminator_optimizer.backward_step(&d_loss);
         let g_loss = bce(&self.discriminator.forward(&fake, labels, true), 1.0);
-        self.g_opt.backward_step(&g_loss);
+        self.generator_optimizer.backward_step(&g_loss);
         (d_loss.double_value(&[]), g_loss.double_value(&[]))
     }
 }
@@ -217,7 +218,7 @@ impl Probe {
         Ok(Probe { classifier, latent, labels, real: Statistics::of(&features) })
     }
 
-    /// The Fréchet distance to the real sample and the classifier's accuracy.
+    /// Measures the Fréchet distance to the real sample and the classifier's accuracy.
     fn measure(&self, generator: &Generator) -> (f64, f64) {
         let images = generator.generate(&self.latent, &self.labels);
         let (features, logits) = self.classifier.run(&images);
