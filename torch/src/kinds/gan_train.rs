@@ -11,6 +11,12 @@
 //! - `batch_size` (64), `epochs` (20), `label_smoothing` (0.1: the
 //!   discriminator's target for real images is 1 minus it, one-sided);
 //! - `metric_samples` (1000): the size of the fixed sample measured per epoch;
+//! - `average_decay` (0.999; 0 = off): the generator that is measured and
+//!   saved is an exponential moving average of the trained one's weights and
+//!   batch-normalisation statistics, updated after every step with the decay
+//!   `min(average_decay, (1 + t) / (10 + t))` at step t (the warm-up rule of
+//!   TensorFlow's `ExponentialMovingAverage`), which smooths out the
+//!   oscillation of GAN training;
 //! - `checkpoint_every` (5): also keep the generator of every this many epochs;
 //! - `seed` (0): seeds the initial weights, the shuffling, the latent vectors
 //!   and the fixed sample.
@@ -21,8 +27,9 @@
 //! distance in the classifier's feature space, and the classifier's accuracy
 //! on the class each image was generated for.
 //!
-//! Output: `gan.json` (a `GanSpec`), `generator.safetensors`,
-//! `discriminator.safetensors`, `checkpoints/generator-epoch-NNN.safetensors`,
+//! Output: `gan.json` (a `GanSpec`), `generator.safetensors` (the averaged
+//! generator, or the trained one when averaging is off),
+//! `generator-trained.safetensors` (the trained one), `discriminator.safetensors`, `checkpoints/generator-epoch-NNN.safetensors`,
 //! `history.json` and `volatile/timing.json` (seconds per epoch). With the
 //! same seed, threads and inputs, everything but the timing is identical byte
 //! for byte.
@@ -78,6 +85,17 @@ struct Gan {
     discriminator_store: VarStore,
     generator_optimizer: nn::Optimizer,
     discriminator_optimizer: nn::Optimizer,
+    average: Option<Average>,
+}
+
+/// An exponential moving average of the generator's variables.
+struct Average {
+    generator: Generator,
+    store: VarStore,
+    /// Pairs of (trained, averaged) variables, sharing storage with the stores.
+    pairs: Vec<(Tensor, Tensor)>,
+    decay: f64,
+    steps: i64,
 }
 
 pub fn run(job: &StageJob) -> Result<()> {
@@ -111,7 +129,7 @@ pub fn run(job: &StageJob) -> Result<()> {
     for epoch in 1..=settings.epochs {
         let started = Instant::now();
         let (d_loss, g_loss) = gan.epoch(&data, &settings);
-        let (frechet, accuracy) = probe.measure(&gan.generator);
+        let (frechet, accuracy) = probe.measure(gan.measured());
         let seconds = started.elapsed().as_secs_f64();
         eprintln!(
             "epoch {epoch}: D loss {d_loss:.4} G loss {g_loss:.4} Fréchet {frechet:.3} \
@@ -120,11 +138,12 @@ pub fn run(job: &StageJob) -> Result<()> {
         epochs.push(Epoch { epoch, discriminator_loss: d_loss, generator_loss: g_loss, frechet_distance: frechet, accuracy });
         timing.push(Timing { epoch, seconds });
         if epoch % settings.checkpoint_every.max(1) == 0 || epoch == settings.epochs {
-            save_weights(&gan.generator_store, &checkpoints.join(format!("generator-epoch-{epoch:03}.safetensors")))?;
+            save_weights(gan.measured_store(), &checkpoints.join(format!("generator-epoch-{epoch:03}.safetensors")))?;
         }
     }
 
-    save_weights(&gan.generator_store, &job.output.join("generator.safetensors"))?;
+    save_weights(gan.measured_store(), &job.output.join("generator.safetensors"))?;
+    save_weights(&gan.generator_store, &job.output.join("generator-trained.safetensors"))?;
     save_weights(&gan.discriminator_store, &job.output.join("discriminator.safetensors"))?;
     write_json(&job.output.join("gan.json"), &spec)?;
     write_json(&job.output.join("history.json"), &serde_json::json!({ "epochs": epochs }))?;
@@ -164,7 +183,29 @@ impl Gan {
         let lr = job.float("lr", 0.0002)?;
         let generator_optimizer = adam.build(&generator_store, lr).context("failed to create the generator's optimizer")?;
         let discriminator_optimizer = adam.build(&discriminator_store, lr).context("failed to create the discriminator's optimizer")?;
-        Ok(Gan { generator, discriminator, generator_store, discriminator_store, generator_optimizer, discriminator_optimizer })
+        let decay = job.float("average_decay", 0.999)?;
+        if !(0.0..1.0).contains(&decay) {
+            bail!("`average_decay` of stage `{}` must be in [0, 1)", job.stage);
+        }
+        let average = if decay > 0.0 { Some(Average::new(spec, &generator_store, decay)?) } else { None };
+        Ok(Gan {
+            generator,
+            discriminator,
+            generator_store,
+            discriminator_store,
+            generator_optimizer,
+            discriminator_optimizer,
+            average,
+        })
+    }
+
+    /// The generator that is measured and saved: the average when there is one.
+    fn measured(&self) -> &Generator {
+        self.average.as_ref().map_or(&self.generator, |a| &a.generator)
+    }
+
+    fn measured_store(&self) -> &VarStore {
+        self.average.as_ref().map_or(&self.generator_store, |a| &a.store)
     }
 
     /// Trains on every training image once, in shuffled batches, and returns the mean losses.
@@ -199,7 +240,39 @@ impl Gan {
         self.discriminator_optimizer.backward_step(&d_loss);
         let g_loss = bce(&self.discriminator.forward(&fake, labels, true), 1.0);
         self.generator_optimizer.backward_step(&g_loss);
+        if let Some(average) = &mut self.average {
+            average.update();
+        }
         (d_loss.double_value(&[]), g_loss.double_value(&[]))
+    }
+}
+
+impl Average {
+    fn new(spec: &GanSpec, trained: &VarStore, decay: f64) -> Result<Average> {
+        let mut store = VarStore::new(tch::Device::Cpu);
+        let generator = Generator::new(&store.root(), spec)?;
+        store.copy(trained).context("failed to copy the generator for its average")?;
+        let averaged = store.variables();
+        let mut pairs: Vec<(String, Tensor, Tensor)> = trained
+            .variables()
+            .into_iter()
+            .filter_map(|(name, variable)| Some((name.clone(), variable, averaged.get(&name)?.shallow_clone())))
+            .collect();
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        let pairs = pairs.into_iter().map(|(_, trained, average)| (trained, average)).collect();
+        Ok(Average { generator, store, pairs, decay, steps: 0 })
+    }
+
+    fn update(&mut self) {
+        let t = self.steps as f64;
+        let decay = self.decay.min((1.0 + t) / (10.0 + t));
+        tch::no_grad(|| {
+            for (trained, average) in &mut self.pairs {
+                let _ = average.g_mul_scalar_(decay);
+                let _ = average.g_add_(&(trained.detach() * (1.0 - decay)));
+            }
+        });
+        self.steps += 1;
     }
 }
 
