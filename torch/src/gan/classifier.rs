@@ -31,10 +31,20 @@ impl Classifier {
             (tch::Kind::Float, tch::Device::Cpu),
         );
         let width = tch::no_grad(|| features.forward_t(&probe, false)).size()[1];
-        let head = nn::linear(vs.root() / format!("layer{}", last.0), width, last.1, Default::default());
+        let head = nn::linear(
+            vs.root() / format!("layer{}", last.0),
+            width,
+            last.1,
+            Default::default(),
+        );
         load_weights(&mut vs, &trained.join("weights.safetensors"))
             .context("the classifier's weights do not fit its description")?;
-        Ok(Classifier { features, head, width, _vs: vs })
+        Ok(Classifier {
+            features,
+            head,
+            width,
+            _vs: vs,
+        })
     }
 
     /// Features [N, width] and logits [N, classes] of pixels in [0, 1], in
@@ -45,7 +55,10 @@ impl Classifier {
             let mut features = Vec::new();
             for start in (0..count).step_by(256) {
                 let length = 256.min(count - start);
-                features.push(self.features.forward_t(&images.narrow(0, start, length), false));
+                features.push(
+                    self.features
+                        .forward_t(&images.narrow(0, start, length), false),
+                );
             }
             let features = Tensor::cat(&features, 0);
             let logits = self.head.forward(&features);
@@ -56,5 +69,10 @@ impl Classifier {
 
 /// Computes the fraction of rows of `logits` whose largest entry is at the label in `labels`.
 pub fn accuracy(logits: &Tensor, labels: &Tensor) -> f64 {
-    logits.argmax(-1, false).eq_tensor(labels).to_kind(tch::Kind::Double).mean(tch::Kind::Double).double_value(&[])
+    logits
+        .argmax(-1, false)
+        .eq_tensor(labels)
+        .to_kind(tch::Kind::Double)
+        .mean(tch::Kind::Double)
+        .double_value(&[])
 }

@@ -32,11 +32,19 @@ impl Statistics {
 
 /// Computes the squared Fréchet distance between the Gaussians `a` and `b`.
 pub fn frechet_distance(a: &Statistics, b: &Statistics) -> f64 {
-    let means = (&a.mean - &b.mean).square().sum(Kind::Double).double_value(&[]);
+    let means = (&a.mean - &b.mean)
+        .square()
+        .sum(Kind::Double)
+        .double_value(&[]);
     let root_a = psd_sqrt(&a.covariance);
     let product = root_a.mm(&b.covariance).mm(&root_a);
     let symmetric = (&product + product.transpose(0, 1)) / 2.0;
-    let cross = symmetric.linalg_eigvalsh("L").clamp_min(0.0).sqrt().sum(Kind::Double).double_value(&[]);
+    let cross = symmetric
+        .linalg_eigvalsh("L")
+        .clamp_min(0.0)
+        .sqrt()
+        .sum(Kind::Double)
+        .double_value(&[]);
     let traces = a.covariance.trace().double_value(&[]) + b.covariance.trace().double_value(&[]);
     means + traces - 2.0 * cross
 }
@@ -57,7 +65,10 @@ mod tests {
     }
 
     fn gaussian(mean: [f64; 2], covariance: [[f64; 2]; 2]) -> Statistics {
-        Statistics { mean: Tensor::from_slice(&mean), covariance: matrix(&covariance) }
+        Statistics {
+            mean: Tensor::from_slice(&mean),
+            covariance: matrix(&covariance),
+        }
     }
 
     #[test]
@@ -85,7 +96,11 @@ mod tests {
         let c = gaussian([0.5, -1.0], [[3.0, 1.0], [1.0, 1.0]]);
         let (t, d) = (10.0, 6.0);
         let expected = 1.25 + 4.0 + 4.0 - 2.0 * (t + 2.0 * f64::sqrt(d)).sqrt();
-        assert!((frechet_distance(&c, &b) - expected).abs() < 1e-10, "{}", frechet_distance(&c, &b));
+        assert!(
+            (frechet_distance(&c, &b) - expected).abs() < 1e-10,
+            "{}",
+            frechet_distance(&c, &b)
+        );
     }
 
     #[test]

@@ -45,18 +45,28 @@ impl GanSpec {
     pub fn read(path: &Path) -> Result<GanSpec> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("failed to read `{}`", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("`{}` is not a GAN description", path.display()))
+        serde_json::from_str(&text)
+            .with_context(|| format!("`{}` is not a GAN description", path.display()))
     }
 
     /// Checks the sizes, and returns channels, height and width.
     pub fn check(&self) -> Result<(i64, i64, i64)> {
         let [channels, height, width] = self.image_shape[..] else {
-            bail!("a GAN needs images of channels x height x width, not {:?}", self.image_shape);
+            bail!(
+                "a GAN needs images of channels x height x width, not {:?}",
+                self.image_shape
+            );
         };
         if height % 4 != 0 || width % 4 != 0 || height < 4 || width < 4 {
             bail!("image height and width must be multiples of 4, not {height}x{width}");
         }
-        let sizes = [self.classes, self.latent, self.embedding, self.generator_width, self.discriminator_width];
+        let sizes = [
+            self.classes,
+            self.latent,
+            self.embedding,
+            self.generator_width,
+            self.discriminator_width,
+        ];
         if sizes.iter().any(|&size| size < 1) {
             bail!("the GAN's classes, latent, embedding and widths must be at least 1: {self:?}");
         }
@@ -94,11 +104,28 @@ impl Generator {
         let (channels, height, width) = spec.check()?;
         let wide = 2 * spec.generator_width;
         let start = [wide, height / 4, width / 4];
-        let up = nn::ConvTransposeConfig { stride: 2, padding: 1, ..Default::default() };
-        let no_bias = nn::LinearConfig { bias: false, ..Default::default() };
+        let up = nn::ConvTransposeConfig {
+            stride: 2,
+            padding: 1,
+            ..Default::default()
+        };
+        let no_bias = nn::LinearConfig {
+            bias: false,
+            ..Default::default()
+        };
         Ok(Generator {
-            embedding: nn::embedding(root / "embedding", spec.classes, spec.embedding, Default::default()),
-            project: nn::linear(root / "project", spec.latent + spec.embedding, start.iter().product(), no_bias),
+            embedding: nn::embedding(
+                root / "embedding",
+                spec.classes,
+                spec.embedding,
+                Default::default(),
+            ),
+            project: nn::linear(
+                root / "project",
+                spec.latent + spec.embedding,
+                start.iter().product(),
+                no_bias,
+            ),
             norm0: nn::batch_norm2d(root / "norm0", wide, Default::default()),
             up1: nn::conv_transpose2d(root / "up1", wide, spec.generator_width, 4, up),
             norm1: nn::batch_norm2d(root / "norm1", spec.generator_width, Default::default()),
@@ -122,7 +149,10 @@ impl Generator {
     /// [N, embedding], which need not be those of a single class.
     pub fn decode(&self, latent: &Tensor, embedded: &Tensor, train: bool) -> Tensor {
         let [c, h, w] = self.start;
-        let x = self.project.forward(&Tensor::cat(&[latent, embedded], 1)).view([-1, c, h, w]);
+        let x = self
+            .project
+            .forward(&Tensor::cat(&[latent, embedded], 1))
+            .view([-1, c, h, w]);
         let x = self.norm0.forward_t(&x, train).relu();
         let x = self.norm1.forward_t(&self.up1.forward(&x), train).relu();
         self.up2.forward(&x).tanh()
@@ -140,7 +170,11 @@ impl Generator {
                 .step_by(256)
                 .map(|start| {
                     let length = 256.min(count - start);
-                    self.forward(&latent.narrow(0, start, length), &labels.narrow(0, start, length), false)
+                    self.forward(
+                        &latent.narrow(0, start, length),
+                        &labels.narrow(0, start, length),
+                        false,
+                    )
                 })
                 .collect();
             to_pixels(&Tensor::cat(&batches, 0))
@@ -161,13 +195,27 @@ impl Discriminator {
     pub fn new(root: &nn::Path, spec: &GanSpec) -> Result<Discriminator> {
         let (channels, height, width) = spec.check()?;
         let w = spec.discriminator_width;
-        let down = nn::ConvConfig { stride: 2, padding: 1, ..Default::default() };
+        let down = nn::ConvConfig {
+            stride: 2,
+            padding: 1,
+            ..Default::default()
+        };
         Ok(Discriminator {
-            label_map: nn::embedding(root / "label_map", spec.classes, height * width, Default::default()),
+            label_map: nn::embedding(
+                root / "label_map",
+                spec.classes,
+                height * width,
+                Default::default(),
+            ),
             conv1: nn::conv2d(root / "conv1", channels + 1, w, 4, down),
             conv2: nn::conv2d(root / "conv2", w, 2 * w, 4, down),
             norm2: nn::batch_norm2d(root / "norm2", 2 * w, Default::default()),
-            score: nn::linear(root / "score", 2 * w * (height / 4) * (width / 4), 1, Default::default()),
+            score: nn::linear(
+                root / "score",
+                2 * w * (height / 4) * (width / 4),
+                1,
+                Default::default(),
+            ),
             shape: [channels, height, width],
         })
     }

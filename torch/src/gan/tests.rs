@@ -18,7 +18,10 @@ fn job(root: &Path, kind: &str, params: &[(&str, Value)], upstream: &[(&str, &Pa
         stage: format!("test/{kind}"),
         kind: kind.to_string(),
         workspace: root.to_path_buf(),
-        params: params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
+        params: params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect::<BTreeMap<_, _>>(),
         output,
         upstream: upstream
             .iter()
@@ -60,8 +63,14 @@ fn write_inputs(root: &Path) -> (PathBuf, PathBuf) {
         input_shape: vec![1, 8, 8],
         layers: vec![
             Layer::Flatten,
-            Layer::Dense { units: 6, activation: Activation::Relu },
-            Layer::Dense { units: 3, activation: Activation::None },
+            Layer::Dense {
+                units: 6,
+                activation: Activation::Relu,
+            },
+            Layer::Dense {
+                units: 3,
+                activation: Activation::None,
+            },
         ],
         task: "classification".into(),
         seed: 0,
@@ -69,7 +78,11 @@ fn write_inputs(root: &Path) -> (PathBuf, PathBuf) {
     let vs = VarStore::new(tch::Device::Cpu);
     spec.network(&vs.root()).unwrap();
     save_weights(&vs, &trained.join("weights.safetensors")).unwrap();
-    std::fs::write(trained.join("model.json"), serde_json::to_string(&spec).unwrap()).unwrap();
+    std::fs::write(
+        trained.join("model.json"),
+        serde_json::to_string(&spec).unwrap(),
+    )
+    .unwrap();
     (data, trained)
 }
 
@@ -87,7 +100,12 @@ fn train(root: &Path) -> PathBuf {
         ("checkpoint_every", Value::Int(1)),
         ("seed", Value::Int(5)),
     ];
-    let job = job(root, "gan_train", &params, &[("normalise", &data), ("train", &trained)]);
+    let job = job(
+        root,
+        "gan_train",
+        &params,
+        &[("normalise", &data), ("train", &trained)],
+    );
     crate::kinds::run(&job).unwrap();
     job.output
 }
@@ -104,12 +122,18 @@ fn training_is_deterministic() {
         "checkpoints/generator-epoch-001.safetensors",
     ];
     for file in files {
-        assert!(std::fs::read(a.join(file)).unwrap() == std::fs::read(b.join(file)).unwrap(), "{file} differs");
+        assert!(
+            std::fs::read(a.join(file)).unwrap() == std::fs::read(b.join(file)).unwrap(),
+            "{file} differs"
+        );
     }
-    let history: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("history.json")).unwrap()).unwrap();
+    let history: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("history.json")).unwrap()).unwrap();
     let epochs = history["epochs"].as_array().unwrap();
     assert_eq!(epochs.len(), 2);
-    assert!(epochs.iter().all(|e| e["frechet_distance"].as_f64().unwrap().is_finite()));
+    assert!(epochs
+        .iter()
+        .all(|e| e["frechet_distance"].as_f64().unwrap().is_finite()));
     assert!(a.join("volatile/timing.json").exists());
 }
 
@@ -119,20 +143,43 @@ fn evaluate_and_plot_read_the_trained_gan() {
     let trained_gan = train(root.path());
     let _guard = crate::torch_rng_lock();
     let (data, classifier) = (root.path().join("normalise"), root.path().join("train"));
-    let upstream = [("normalise", data.as_path()), ("train", &classifier), ("gan_train", &trained_gan)];
-    let evaluate = job(root.path(), "gan_evaluate", &[("samples", Value::Int(100))], &upstream);
+    let upstream = [
+        ("normalise", data.as_path()),
+        ("train", &classifier),
+        ("gan_train", &trained_gan),
+    ];
+    let evaluate = job(
+        root.path(),
+        "gan_evaluate",
+        &[("samples", Value::Int(100))],
+        &upstream,
+    );
     crate::kinds::run(&evaluate).unwrap();
     let metrics: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(evaluate.output.join("metrics.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(evaluate.output.join("metrics.json")).unwrap())
+            .unwrap();
     // At most as many samples as test images.
     assert_eq!(metrics["samples"].as_i64(), Some(12));
     assert_eq!(metrics["main_metric"].as_str(), Some("frechet_distance"));
     assert!(metrics["frechet_distance_real"].as_f64().unwrap() >= 0.0);
     assert_eq!(metrics["per_class_accuracy"].as_array().unwrap().len(), 3);
 
-    let plot = job(root.path(), "gan_plot", &[("columns", Value::Int(4))], &[("normalise", &data), ("gan_train", &trained_gan)]);
+    let plot = job(
+        root.path(),
+        "gan_plot",
+        &[("columns", Value::Int(4))],
+        &[("normalise", &data), ("gan_train", &trained_gan)],
+    );
     crate::kinds::run(&plot).unwrap();
-    for file in ["classes.png", "interpolation_latent.png", "interpolation_class.png", "truncation.png", "losses.png", "metrics.png", "accuracy.png"] {
+    for file in [
+        "classes.png",
+        "interpolation_latent.png",
+        "interpolation_class.png",
+        "truncation.png",
+        "losses.png",
+        "metrics.png",
+        "accuracy.png",
+    ] {
         assert!(plot.output.join(file).exists(), "{file} is missing");
     }
 }
@@ -145,4 +192,3 @@ fn truncated_noise_stays_within_the_limit() {
     assert!(z.abs().max().double_value(&[]) <= 0.5);
     assert!(z.std(true).double_value(&[]) > 0.2);
 }
-

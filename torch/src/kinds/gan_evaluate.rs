@@ -58,11 +58,15 @@ pub fn run(job: &StageJob) -> Result<()> {
     let (train_count, test_count) = (data.train_x.size()[0], data.test_x.size()[0]);
     let samples = job.int("samples", 1000)?.min(train_count).min(test_count);
     if samples < 2 {
-        bail!("stage `{}` needs at least 2 training and 2 test images", job.stage);
+        bail!(
+            "stage `{}` needs at least 2 training and 2 test images",
+            job.stage
+        );
     }
     let truncation = Some(job.float("truncation", 0.0)?).filter(|&t| t > 0.0);
     tch::manual_seed(job.int("seed", 0)?);
-    let chosen = Tensor::randperm(train_count, (Kind::Int64, tch::Device::Cpu)).narrow(0, 0, samples);
+    let chosen =
+        Tensor::randperm(train_count, (Kind::Int64, tch::Device::Cpu)).narrow(0, 0, samples);
     let real_labels = data.train_y.index_select(0, &chosen).to_kind(Kind::Int64);
     let (real, _) = classifier.run(&data.train_x.index_select(0, &chosen).to_kind(Kind::Float));
     let real = Statistics::of(&real);
@@ -70,7 +74,8 @@ pub fn run(job: &StageJob) -> Result<()> {
     let images = generator.generate(&noise(samples, spec.latent, truncation), &real_labels);
     let (generated, logits) = classifier.run(&images);
     let held_out_labels = data.test_y.narrow(0, 0, samples).to_kind(Kind::Int64);
-    let (held_out, held_out_logits) = classifier.run(&data.test_x.narrow(0, 0, samples).to_kind(Kind::Float));
+    let (held_out, held_out_logits) =
+        classifier.run(&data.test_x.narrow(0, 0, samples).to_kind(Kind::Float));
 
     let metrics = Metrics {
         main_metric: "frechet_distance",
@@ -88,7 +93,10 @@ pub fn run(job: &StageJob) -> Result<()> {
     eprintln!(
         "Fréchet distance {:.3} (held-out real images: {:.3}); accuracy on generated images {:.4} \
          (on real: {:.4})",
-        metrics.frechet_distance, metrics.frechet_distance_real, metrics.accuracy, metrics.accuracy_real
+        metrics.frechet_distance,
+        metrics.frechet_distance_real,
+        metrics.accuracy,
+        metrics.accuracy_real
     );
     let text = serde_json::to_string_pretty(&metrics).context("failed to encode the metrics")?;
     std::fs::write(job.output.join("metrics.json"), text).context("failed to write `metrics.json`")
@@ -97,10 +105,17 @@ pub fn run(job: &StageJob) -> Result<()> {
 fn per_class(logits: &Tensor, labels: &Tensor, classes: i64) -> Result<Vec<f64>> {
     let predicted = Vec::<i64>::try_from(&logits.argmax(-1, false))?;
     let truth = Vec::<i64>::try_from(labels)?;
-    let (mut right, mut seen) = (vec![0usize; classes as usize], vec![0usize; classes as usize]);
+    let (mut right, mut seen) = (
+        vec![0usize; classes as usize],
+        vec![0usize; classes as usize],
+    );
     for (&t, &p) in truth.iter().zip(&predicted) {
         seen[t as usize] += 1;
         right[t as usize] += usize::from(t == p);
     }
-    Ok(right.iter().zip(&seen).map(|(&r, &s)| r as f64 / s.max(1) as f64).collect())
+    Ok(right
+        .iter()
+        .zip(&seen)
+        .map(|(&r, &s)| r as f64 / s.max(1) as f64)
+        .collect())
 }

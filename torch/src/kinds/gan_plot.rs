@@ -85,12 +85,15 @@ pub fn run(job: &StageJob) -> Result<()> {
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read `{}`", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("`{}` is invalid", path.display()))
 }
 
 fn truncations(job: &StageJob) -> Result<Vec<f64>> {
-    let Some(value) = job.param("truncations") else { return Ok(vec![2.0, 1.0, 0.5, 0.25]) };
+    let Some(value) = job.param("truncations") else {
+        return Ok(vec![2.0, 1.0, 0.5, 0.25]);
+    };
     let numbers = match value {
         Value::List(items) => items
             .iter()
@@ -102,16 +105,25 @@ fn truncations(job: &StageJob) -> Result<Vec<f64>> {
             .collect::<Option<Vec<f64>>>(),
         _ => None,
     };
-    numbers.filter(|n| n.iter().all(|&t| t > 0.0)).with_context(|| {
-        format!("parameter `truncations` of stage `{}` must be a list of positive numbers", job.stage)
-    })
+    numbers
+        .filter(|n| n.iter().all(|&t| t > 0.0))
+        .with_context(|| {
+            format!(
+                "parameter `truncations` of stage `{}` must be a list of positive numbers",
+                job.stage
+            )
+        })
 }
 
 /// Splits generated pixels [N, C, H, W] into one list of pixels per image (first channel).
 fn pixels(images: &Tensor) -> Result<Vec<Vec<f32>>> {
     let count = images.size()[0];
     (0..count)
-        .map(|i| Ok(Vec::<f32>::try_from(&images.get(i).get(0).flatten(0, -1).to_kind(Kind::Float))?))
+        .map(|i| {
+            Ok(Vec::<f32>::try_from(
+                &images.get(i).get(0).flatten(0, -1).to_kind(Kind::Float),
+            )?)
+        })
         .collect()
 }
 
@@ -128,22 +140,47 @@ impl Figures<'_> {
         self.spec.image_shape[2] as usize
     }
 
-    fn draw(&self, file: &str, caption: &str, labels: Vec<String>, images: &Tensor, columns: &[String]) -> Result<()> {
+    fn draw(
+        &self,
+        file: &str,
+        caption: &str,
+        labels: Vec<String>,
+        images: &Tensor,
+        columns: &[String],
+    ) -> Result<()> {
         let all = pixels(images)?;
         let per_row = all.len() / labels.len().max(1);
         let rows: Vec<ImageRow> = labels
             .into_iter()
             .zip(all.chunks(per_row.max(1)))
-            .map(|(label, images)| ImageRow { label, images: images.to_vec() })
+            .map(|(label, images)| ImageRow {
+                label,
+                images: images.to_vec(),
+            })
             .collect();
-        image_rows(&self.output.join(file), &format!("{}: {caption}", self.title), &rows, self.width(), columns)
+        image_rows(
+            &self.output.join(file),
+            &format!("{}: {caption}", self.title),
+            &rows,
+            self.width(),
+            columns,
+        )
     }
 
     fn classes(&self) -> Result<()> {
         let (classes, columns) = (self.spec.classes, self.columns);
-        let labels = Tensor::arange(classes, (Kind::Int64, tch::Device::Cpu)).repeat_interleave_self_int(columns, 0, None);
-        let images = self.generator.generate(&noise(classes * columns, self.spec.latent, None), &labels);
-        self.draw("classes.png", "one row per class", self.names.clone(), &images, &[])
+        let labels = Tensor::arange(classes, (Kind::Int64, tch::Device::Cpu))
+            .repeat_interleave_self_int(columns, 0, None);
+        let images = self
+            .generator
+            .generate(&noise(classes * columns, self.spec.latent, None), &labels);
+        self.draw(
+            "classes.png",
+            "one row per class",
+            self.names.clone(),
+            &images,
+            &[],
+        )
     }
 
     fn latent_interpolation(&self) -> Result<()> {
@@ -151,10 +188,17 @@ impl Figures<'_> {
         let from = noise(rows, self.spec.latent, None);
         let to = noise(rows, self.spec.latent, None);
         let latent = lerp(&from, &to, steps);
-        let labels = Tensor::arange(rows, (Kind::Int64, tch::Device::Cpu)).repeat_interleave_self_int(steps, 0, None);
+        let labels = Tensor::arange(rows, (Kind::Int64, tch::Device::Cpu))
+            .repeat_interleave_self_int(steps, 0, None);
         let images = self.generator.generate(&latent, &labels);
         let names = self.names[..rows as usize].to_vec();
-        self.draw("interpolation_latent.png", "interpolation in latent space, one class per row", names, &images, &[])
+        self.draw(
+            "interpolation_latent.png",
+            "interpolation in latent space, one class per row",
+            names,
+            &images,
+            &[],
+        )
     }
 
     fn class_interpolation(&self) -> Result<()> {
@@ -163,14 +207,30 @@ impl Figures<'_> {
         let from_class = Tensor::arange(rows, (Kind::Int64, tch::Device::Cpu));
         let to_class = (&from_class + 1).remainder(classes);
         let embedded = tch::no_grad(|| {
-            lerp(&self.generator.embed(&from_class), &self.generator.embed(&to_class), steps)
+            lerp(
+                &self.generator.embed(&from_class),
+                &self.generator.embed(&to_class),
+                steps,
+            )
         });
         let latent = noise(rows, self.spec.latent, None).repeat_interleave_self_int(steps, 0, None);
         let images = tch::no_grad(|| to_pixels(&self.generator.decode(&latent, &embedded, false)));
         let names: Vec<String> = (0..rows as usize)
-            .map(|r| format!("{} → {}", self.names[r], self.names[(r + 1) % classes as usize]))
+            .map(|r| {
+                format!(
+                    "{} → {}",
+                    self.names[r],
+                    self.names[(r + 1) % classes as usize]
+                )
+            })
             .collect();
-        self.draw("interpolation_class.png", "interpolation between class embeddings", names, &images, &[])
+        self.draw(
+            "interpolation_class.png",
+            "interpolation between class embeddings",
+            names,
+            &images,
+            &[],
+        )
     }
 
     fn truncation(&self, levels: &[f64], seed: i64) -> Result<()> {
@@ -181,29 +241,78 @@ impl Figures<'_> {
             // The same seed for each level keeps every value within the
             // limit, so rows differ only where the truncation bites.
             tch::manual_seed(seed + 1);
-            batches.push(self.generator.generate(&noise(classes, self.spec.latent, Some(level)), &labels));
+            batches.push(
+                self.generator
+                    .generate(&noise(classes, self.spec.latent, Some(level)), &labels),
+            );
         }
         let names = levels.iter().map(|l| format!("truncation {l}")).collect();
         let images = Tensor::cat(&batches, 0);
-        self.draw("truncation.png", "samples at several truncation levels", names, &images, &self.names)
+        self.draw(
+            "truncation.png",
+            "samples at several truncation levels",
+            names,
+            &images,
+            &self.names,
+        )
     }
 }
 
 fn curves(output: &Path, title: &str, history: &History) -> Result<()> {
     let points = |f: fn(&Epoch) -> f64| -> Vec<(f64, f64)> {
-        history.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect()
+        history
+            .epochs
+            .iter()
+            .map(|e| (e.epoch as f64, f(e)))
+            .collect()
     };
     let losses = [
-        Series { name: "discriminator", points: points(|e| e.discriminator_loss), color: BLUE },
-        Series { name: "generator", points: points(|e| e.generator_loss), color: RED },
+        Series {
+            name: "discriminator",
+            points: points(|e| e.discriminator_loss),
+            color: BLUE,
+        },
+        Series {
+            name: "generator",
+            points: points(|e| e.generator_loss),
+            color: RED,
+        },
     ];
     let caption = format!("{title}: losses per epoch");
-    plot::line_chart(&output.join("losses.png"), &Labels { title: &caption, x: "epoch", y: "binary cross-entropy" }, &losses)?;
-    let frechet = [Series { name: "generated vs real", points: points(|e| e.frechet_distance), color: BLUE }];
+    plot::line_chart(
+        &output.join("losses.png"),
+        &Labels {
+            title: &caption,
+            x: "epoch",
+            y: "binary cross-entropy",
+        },
+        &losses,
+    )?;
+    let frechet = [Series {
+        name: "generated vs real",
+        points: points(|e| e.frechet_distance),
+        color: BLUE,
+    }];
     let caption = format!("{title}: Fréchet distance per epoch");
-    let labels = Labels { title: &caption, x: "epoch", y: "Fréchet distance (classifier features)" };
+    let labels = Labels {
+        title: &caption,
+        x: "epoch",
+        y: "Fréchet distance (classifier features)",
+    };
     plot::line_chart(&output.join("metrics.png"), &labels, &frechet)?;
-    let accuracy = [Series { name: "requested class recognised", points: points(|e| e.accuracy), color: BLUE }];
+    let accuracy = [Series {
+        name: "requested class recognised",
+        points: points(|e| e.accuracy),
+        color: BLUE,
+    }];
     let caption = format!("{title}: classifier accuracy on generated images");
-    plot::line_chart(&output.join("accuracy.png"), &Labels { title: &caption, x: "epoch", y: "accuracy" }, &accuracy)
+    plot::line_chart(
+        &output.join("accuracy.png"),
+        &Labels {
+            title: &caption,
+            x: "epoch",
+            y: "accuracy",
+        },
+        &accuracy,
+    )
 }

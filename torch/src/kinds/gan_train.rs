@@ -113,10 +113,16 @@ pub fn run(job: &StageJob) -> Result<()> {
         checkpoint_every: job.int("checkpoint_every", 5)?,
     };
     if settings.batch_size < 1 || settings.epochs < 1 {
-        bail!("`batch_size` and `epochs` of stage `{}` must be at least 1", job.stage);
+        bail!(
+            "`batch_size` and `epochs` of stage `{}` must be at least 1",
+            job.stage
+        );
     }
     if !(0.0..0.5).contains(&settings.smoothing) {
-        bail!("`label_smoothing` of stage `{}` must be in [0, 0.5)", job.stage);
+        bail!(
+            "`label_smoothing` of stage `{}` must be in [0, 0.5)",
+            job.stage
+        );
     }
 
     tch::manual_seed(job.int("seed", 0)?);
@@ -135,18 +141,39 @@ pub fn run(job: &StageJob) -> Result<()> {
             "epoch {epoch}: D loss {d_loss:.4} G loss {g_loss:.4} Fréchet {frechet:.3} \
              accuracy {accuracy:.4} {seconds:.1}s"
         );
-        epochs.push(Epoch { epoch, discriminator_loss: d_loss, generator_loss: g_loss, frechet_distance: frechet, accuracy });
+        epochs.push(Epoch {
+            epoch,
+            discriminator_loss: d_loss,
+            generator_loss: g_loss,
+            frechet_distance: frechet,
+            accuracy,
+        });
         timing.push(Timing { epoch, seconds });
         if epoch % settings.checkpoint_every.max(1) == 0 || epoch == settings.epochs {
-            save_weights(gan.measured_store(), &checkpoints.join(format!("generator-epoch-{epoch:03}.safetensors")))?;
+            save_weights(
+                gan.measured_store(),
+                &checkpoints.join(format!("generator-epoch-{epoch:03}.safetensors")),
+            )?;
         }
     }
 
-    save_weights(gan.measured_store(), &job.output.join("generator.safetensors"))?;
-    save_weights(&gan.generator_store, &job.output.join("generator-trained.safetensors"))?;
-    save_weights(&gan.discriminator_store, &job.output.join("discriminator.safetensors"))?;
+    save_weights(
+        gan.measured_store(),
+        &job.output.join("generator.safetensors"),
+    )?;
+    save_weights(
+        &gan.generator_store,
+        &job.output.join("generator-trained.safetensors"),
+    )?;
+    save_weights(
+        &gan.discriminator_store,
+        &job.output.join("discriminator.safetensors"),
+    )?;
     write_json(&job.output.join("gan.json"), &spec)?;
-    write_json(&job.output.join("history.json"), &serde_json::json!({ "epochs": epochs }))?;
+    write_json(
+        &job.output.join("history.json"),
+        &serde_json::json!({ "epochs": epochs }),
+    )?;
     let volatile = job.output.join("volatile");
     std::fs::create_dir_all(&volatile).context("failed to create `volatile/`")?;
     write_json(&volatile.join("timing.json"), &timing)
@@ -164,7 +191,8 @@ fn spec(job: &StageJob, data: &Dataset) -> Result<GanSpec> {
         generator_width: job.int("generator_width", 64)?,
         discriminator_width: job.int("discriminator_width", 64)?,
     };
-    spec.check().with_context(|| format!("stage `{}` cannot build its GAN", job.stage))?;
+    spec.check()
+        .with_context(|| format!("stage `{}` cannot build its GAN", job.stage))?;
     Ok(spec)
 }
 
@@ -179,15 +207,27 @@ impl Gan {
         let discriminator_store = VarStore::new(tch::Device::Cpu);
         let generator = Generator::new(&generator_store.root(), spec)?;
         let discriminator = Discriminator::new(&discriminator_store.root(), spec)?;
-        let adam = nn::Adam { beta1: job.float("beta1", 0.5)?, beta2: job.float("beta2", 0.999)?, ..Default::default() };
+        let adam = nn::Adam {
+            beta1: job.float("beta1", 0.5)?,
+            beta2: job.float("beta2", 0.999)?,
+            ..Default::default()
+        };
         let lr = job.float("lr", 0.0002)?;
-        let generator_optimizer = adam.build(&generator_store, lr).context("failed to create the generator's optimizer")?;
-        let discriminator_optimizer = adam.build(&discriminator_store, lr).context("failed to create the discriminator's optimizer")?;
+        let generator_optimizer = adam
+            .build(&generator_store, lr)
+            .context("failed to create the generator's optimizer")?;
+        let discriminator_optimizer = adam
+            .build(&discriminator_store, lr)
+            .context("failed to create the discriminator's optimizer")?;
         let decay = job.float("average_decay", 0.999)?;
         if !(0.0..1.0).contains(&decay) {
             bail!("`average_decay` of stage `{}` must be in [0, 1)", job.stage);
         }
-        let average = if decay > 0.0 { Some(Average::new(spec, &generator_store, decay)?) } else { None };
+        let average = if decay > 0.0 {
+            Some(Average::new(spec, &generator_store, decay)?)
+        } else {
+            None
+        };
         Ok(Gan {
             generator,
             discriminator,
@@ -201,11 +241,15 @@ impl Gan {
 
     /// The generator that is measured and saved: the average when there is one.
     fn measured(&self) -> &Generator {
-        self.average.as_ref().map_or(&self.generator, |a| &a.generator)
+        self.average
+            .as_ref()
+            .map_or(&self.generator, |a| &a.generator)
     }
 
     fn measured_store(&self) -> &VarStore {
-        self.average.as_ref().map_or(&self.generator_store, |a| &a.store)
+        self.average
+            .as_ref()
+            .map_or(&self.generator_store, |a| &a.store)
     }
 
     /// Trains on every training image once, in shuffled batches, and returns the mean losses.
@@ -235,8 +279,13 @@ impl Gan {
             let targets = logits.full_like(target);
             logits.binary_cross_entropy_with_logits::<Tensor>(&targets, None, None, Reduction::Mean)
         };
-        let d_loss = bce(&self.discriminator.forward(real, labels, true), 1.0 - smoothing)
-            + bce(&self.discriminator.forward(&fake.detach(), labels, true), 0.0);
+        let d_loss = bce(
+            &self.discriminator.forward(real, labels, true),
+            1.0 - smoothing,
+        ) + bce(
+            &self.discriminator.forward(&fake.detach(), labels, true),
+            0.0,
+        );
         self.discriminator_optimizer.backward_step(&d_loss);
         let g_loss = bce(&self.discriminator.forward(&fake, labels, true), 1.0);
         self.generator_optimizer.backward_step(&g_loss);
@@ -251,16 +300,29 @@ impl Average {
     fn new(spec: &GanSpec, trained: &VarStore, decay: f64) -> Result<Average> {
         let mut store = VarStore::new(tch::Device::Cpu);
         let generator = Generator::new(&store.root(), spec)?;
-        store.copy(trained).context("failed to copy the generator for its average")?;
+        store
+            .copy(trained)
+            .context("failed to copy the generator for its average")?;
         let averaged = store.variables();
         let mut pairs: Vec<(String, Tensor, Tensor)> = trained
             .variables()
             .into_iter()
-            .filter_map(|(name, variable)| Some((name.clone(), variable, averaged.get(&name)?.shallow_clone())))
+            .filter_map(|(name, variable)| {
+                Some((name.clone(), variable, averaged.get(&name)?.shallow_clone()))
+            })
             .collect();
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        let pairs = pairs.into_iter().map(|(_, trained, average)| (trained, average)).collect();
-        Ok(Average { generator, store, pairs, decay, steps: 0 })
+        let pairs = pairs
+            .into_iter()
+            .map(|(_, trained, average)| (trained, average))
+            .collect();
+        Ok(Average {
+            generator,
+            store,
+            pairs,
+            decay,
+            steps: 0,
+        })
     }
 
     fn update(&mut self) {
@@ -282,19 +344,31 @@ impl Probe {
         let total = data.train_x.size()[0];
         let count = job.int("metric_samples", 1000)?.min(total);
         if count < 2 {
-            bail!("stage `{}` needs at least 2 training images for its metric", job.stage);
+            bail!(
+                "stage `{}` needs at least 2 training images for its metric",
+                job.stage
+            );
         }
         let chosen = Tensor::randperm(total, (Kind::Int64, tch::Device::Cpu)).narrow(0, 0, count);
-        let (features, _) = classifier.run(&data.train_x.index_select(0, &chosen).to_kind(Kind::Float));
+        let (features, _) =
+            classifier.run(&data.train_x.index_select(0, &chosen).to_kind(Kind::Float));
         let latent = noise(count, spec.latent, None);
         let labels = balanced_labels(count, spec.classes);
-        Ok(Probe { classifier, latent, labels, real: Statistics::of(&features) })
+        Ok(Probe {
+            classifier,
+            latent,
+            labels,
+            real: Statistics::of(&features),
+        })
     }
 
     /// Measures the Fréchet distance to the real sample and the classifier's accuracy.
     fn measure(&self, generator: &Generator) -> (f64, f64) {
         let images = generator.generate(&self.latent, &self.labels);
         let (features, logits) = self.classifier.run(&images);
-        (frechet_distance(&Statistics::of(&features), &self.real), accuracy(&logits, &self.labels))
+        (
+            frechet_distance(&Statistics::of(&features), &self.real),
+            accuracy(&logits, &self.labels),
+        )
     }
 }
