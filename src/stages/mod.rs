@@ -23,7 +23,17 @@ use crate::spec::Stage;
 
 /// Kinds implemented by `xp-torch`.
 pub const TORCH_KINDS: &[&str] = &[
-    "download", "normalise", "build", "train", "evaluate", "plot", "traffic_train", "traffic_score",
+    "download",
+    "normalise",
+    "build",
+    "train",
+    "evaluate",
+    "plot",
+    "gan_train",
+    "gan_evaluate",
+    "gan_plot",
+    "traffic_train",
+    "traffic_score",
     "traffic_plot",
 ];
 

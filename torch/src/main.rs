@@ -8,6 +8,7 @@
 
 mod data;
 mod dataset;
+mod gan;
 mod kinds;
 mod model;
 mod plot;

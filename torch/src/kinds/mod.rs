@@ -4,6 +4,9 @@
 mod download;
 mod build;
 mod evaluate;
+mod gan_evaluate;
+mod gan_plot;
+mod gan_train;
 mod normalise;
 mod plot;
 mod traffic_plot;
@@ -23,6 +26,9 @@ pub fn run(job: &StageJob) -> Result<()> {
         "train" => train::run(job),
         "evaluate" => evaluate::run(job),
         "plot" => plot::run(job),
+        "gan_train" => gan_train::run(job),
+        "gan_evaluate" => gan_evaluate::run(job),
+        "gan_plot" => gan_plot::run(job),
         "traffic_train" => traffic_train::run(job),
         "traffic_score" => traffic_score::run(job),
         "traffic_plot" => traffic_plot::run(job),

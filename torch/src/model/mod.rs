@@ -165,6 +165,21 @@ impl ModelSpec {
         Ok(network)
     }
 
+    /// Splits the model before its last dense layer, to run the network up to
+    /// the layer whose activations serve as features. Returns the layers
+    /// before it as a model of their own (built under the same variable
+    /// names), and the last dense layer's index and units.
+    pub fn split_at_last_dense(&self) -> Result<(ModelSpec, (usize, i64))> {
+        let Some((index, units)) = self.layers.iter().enumerate().rev().find_map(|(index, layer)| match layer {
+            Layer::Dense { units, .. } => Some((index, *units)),
+            _ => None,
+        }) else {
+            bail!("the model has no dense layer");
+        };
+        let prefix = ModelSpec { layers: self.layers[..index].to_vec(), ..self.clone() };
+        Ok((prefix, (index, units)))
+    }
+
     /// Returns the size of the network's output for one sample.
     pub fn output_size(&self) -> Result<i64> {
         match self.layers.last() {

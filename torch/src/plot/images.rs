@@ -85,3 +85,46 @@ pub fn heat_map(path: &Path, title: &str, matrix: &[Vec<i64>], names: &[String])
     }
     root.present().map_err(drawing(path))
 }
+
+/// One labelled row of grey images, each `width` pixels wide with values in
+/// [0, 1], row by row.
+pub struct ImageRow {
+    pub label: String,
+    pub images: Vec<Vec<f32>>,
+}
+
+/// Draws rows of images side by side, each row with its label on the left
+/// and `columns` (if given) naming the columns above the first row.
+pub fn image_rows(path: &Path, title: &str, rows: &[ImageRow], width: usize, columns: &[String]) -> Result<()> {
+    register_fonts();
+    let (scale, gap, label_width) = (3usize, 4usize, 150usize);
+    let height = rows.iter().flat_map(|r| r.images.first()).map(|i| i.len() / width.max(1)).next().unwrap_or(0);
+    let cell = (width * scale + gap, height * scale + gap);
+    let count = rows.iter().map(|r| r.images.len()).max().unwrap_or(0);
+    let header = if columns.is_empty() { 50 } else { 75 };
+    let size = ((label_width + count * cell.0 + 10) as u32, (header + rows.len() * cell.1 + 10) as u32);
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(drawing(path))?;
+    root.draw(&Text::new(title, (10, 10), (FONT, 22).into_font())).map_err(drawing(path))?;
+    for (column, name) in columns.iter().enumerate() {
+        let at = ((label_width + column * cell.0) as i32, 48);
+        root.draw(&Text::new(name.clone(), at, (FONT, 13).into_font())).map_err(drawing(path))?;
+    }
+    for (index, row) in rows.iter().enumerate() {
+        let top = (header + index * cell.1) as i32;
+        let at = (10, top + (cell.1 / 3) as i32);
+        root.draw(&Text::new(row.label.clone(), at, (FONT, 15).into_font())).map_err(drawing(path))?;
+        for (column, pixels) in row.images.iter().enumerate() {
+            let left = (label_width + column * cell.0) as i32;
+            for (offset, &value) in pixels.iter().enumerate() {
+                let grey = (255.0 * (1.0 - value.clamp(0.0, 1.0))) as u8;
+                let x = left + ((offset % width) * scale) as i32;
+                let y = top + ((offset / width) * scale) as i32;
+                let s = scale as i32;
+                let square = Rectangle::new([(x, y), (x + s, y + s)], RGBColor(grey, grey, grey).filled());
+                root.draw(&square).map_err(drawing(path))?;
+            }
+        }
+    }
+    root.present().map_err(drawing(path))
+}

@@ -9,7 +9,7 @@ use std::sync::Once;
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
-pub use images::{heat_map, image_grid};
+pub use images::{heat_map, image_grid, image_rows, ImageRow};
 
 const FONT: &str = "sans-serif";
 

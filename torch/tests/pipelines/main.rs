@@ -147,3 +147,40 @@ fn fashion_mnist_runs() {
     assert_eq!(metrics["n_test"].as_i64(), Some(20));
     assert_eq!(metrics["class_names"][9].as_str(), Some("Ankle boot"));
 }
+
+#[test]
+fn gan_runs_after_mnist_and_reuses_its_stages() {
+    let mut files = vec![("mnist_5k.csv.gz", data::mnist_csv_gz(150))];
+    files.extend(data::fashion_idx(60, 20).into_iter().map(|(n, b)| (n, b.clone())));
+    let trial = Trial::new("gan", &files);
+    // `gan.toml` includes the two data pipelines; its copy needs theirs.
+    for name in ["mnist", "fashion-mnist"] {
+        let other = Trial::new(name, &files);
+        std::fs::copy(other.path(&format!("{name}.toml")), trial.path(&format!("{name}.toml"))).unwrap();
+    }
+    let small = ["-S", "epochs=1", "-S", "limit_train=100", "-S", "limit_test=20", "-S", "fashion_images=60"];
+    let mnist = Command::new(xp_binary())
+        .args(["run", "mnist.toml", "--profile", "quick", "--distdir", &trial.path("mirror").to_string_lossy()])
+        .args(&small[..4])
+        .current_dir(trial.path("."))
+        .env_remove("XP_CACHE")
+        .env_remove("XP_DISTDIR")
+        .output()
+        .expect("start xp");
+    succeeded(&mnist);
+    let labels = succeeded(&trial.xp(&small));
+    let cached: Vec<&str> =
+        labels.iter().filter(|(label, _)| label == "cached").map(|(_, stage)| stage.as_str()).collect();
+    assert!(cached.contains(&"mnist/normalise") && cached.contains(&"mnist/train"), "{labels:?}");
+    let ran = ran(&labels);
+    assert!(ran.contains(&"gan/mnist_train".to_string()) && ran.contains(&"gan/fashion_plot".to_string()), "{ran:?}");
+
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(trial.path("build/gan/mnist_evaluate/metrics.json")).unwrap())
+            .unwrap();
+    assert!(metrics["frechet_distance"].as_f64().unwrap().is_finite());
+    assert!(metrics["accuracy"].as_f64().unwrap() >= 0.0);
+    for file in ["classes.png", "truncation.png", "interpolation_class.png", "metrics.png"] {
+        assert!(trial.path(&format!("build/gan/fashion_plot/{file}")).exists(), "{file} is missing");
+    }
+}
