@@ -52,6 +52,14 @@ impl Dag {
             }
             for need in &stage.needs {
                 let Some(&j) = by_id.get(need.value.as_str()) else {
+                    let prefix = format!("{}@", need.value);
+                    if let Some(variant) = stages.iter().find(|s| s.id.starts_with(&prefix)) {
+                        return Err(SpecError::at(
+                            &need.location,
+                            format!("stage `{}` is swept, so it has one id per variant", need.value),
+                        )
+                        .with_help(format!("name one variant, such as `{}`", variant.id)));
+                    }
                     return Err(SpecError::at(&need.location, format!("stage `{}` not found", need.value))
                         .with_suggestion(&need.value, stages.iter().map(|s| s.id.as_str())));
                 };
