@@ -95,11 +95,6 @@ impl Workspace {
         Ok((project, dag))
     }
 
-    /// The folder reports are written to: `reports/` in the workspace.
-    pub fn reports(&self) -> PathBuf {
-        self.root.join("reports")
-    }
-
     /// Rejects outputs that are, contain or lie inside the cache folder:
     /// removing such an output before its stage runs would delete the cache.
     fn check_outputs_outside_cache(&self, dag: &Dag) -> Result<(), SpecError> {

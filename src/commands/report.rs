@@ -15,13 +15,13 @@ type Columns = Vec<(String, Vec<Cell>)>;
 fn rows(workspace: &Workspace, args: &PipelineArgs) -> Result<Vec<Row>> {
     let (project, dag) = workspace.load_project(args)?;
     let cache = Cache::open(&workspace.cache, WhenBusy::Wait)?;
-    report::gather(&project, &dag, &cache)
+    report::gather(&project, &dag, &cache, &workspace.root)
 }
 
 pub fn report(workspace: &Workspace, args: &PipelineArgs) -> Result<Outcome> {
     let (project, dag) = workspace.load_project(args)?;
     let cache = Cache::open(&workspace.cache, WhenBusy::Wait)?;
-    let written = report::write(&project, &dag, &cache, &workspace.reports(), report::Scope::All)?;
+    let written = report::write(&project, &dag, &cache, &workspace.root, report::Scope::All)?;
     let mut text = String::new();
     for path in written {
         let shown = path.strip_prefix(&workspace.root).unwrap_or(&path);

@@ -51,7 +51,7 @@ pub fn run(workspace: &Workspace, args: &RunArgs, verbose: bool) -> Result<Outco
     );
     if !summary.interrupted {
         let scope = crate::report::Scope::Comparable;
-        let written = crate::report::write(&project, &dag, &cache, &workspace.reports(), scope)?;
+        let written = crate::report::write(&project, &dag, &cache, &workspace.root, scope)?;
         if let Some(first) = written.first() {
             let folder = first.parent().and_then(|p| p.parent()).unwrap_or(first);
             let shown = folder.strip_prefix(&workspace.root).unwrap_or(folder);

@@ -14,7 +14,7 @@ use std::path::Path;
 use anyhow::Result;
 use petgraph::graph::NodeIndex;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, Entry};
 use crate::dag::Dag;
 
 pub use executor::LocalExecutor;
@@ -30,6 +30,26 @@ pub enum Planned {
     Run(Vec<String>),
     /// The stage cannot be assessed, for example because an input is missing.
     Error(String),
+}
+
+/// Returns the stored results that the current configuration of each stage
+/// would use, by stage id, as `(key, entry)`; a stage that would run is absent.
+pub fn current_results(dag: &Dag, cache: &Cache, root: &Path) -> Result<HashMap<String, (String, Entry)>> {
+    let mut done = HashMap::new();
+    let mut results = HashMap::new();
+    for &node in &dag.order {
+        if dag.dependencies(node).any(|dep| !done.contains_key(&dep)) {
+            continue;
+        }
+        let stage = dag.stage(node);
+        let assessed = freshness::components(dag, node, &done, cache, root)
+            .and_then(|c| freshness::assess(stage, c, dag, cache, root, false));
+        if let Ok(Freshness::Fresh { key, entry, .. }) = assessed {
+            results.insert(stage.id.clone(), (key, (*entry).clone()));
+            done.insert(node, *entry);
+        }
+    }
+    Ok(results)
 }
 
 /// Decides, without running anything, what `xp run` would do with each stage.

@@ -33,10 +33,19 @@ pub fn ranked<'a>(rows: &[&'a Row]) -> Vec<&'a Row> {
     sorted
 }
 
-/// The metric columns shown in summaries: every metric except counts and flags.
+/// The metric columns shown in summaries: with several rows, the main metric
+/// and the metrics that differ between rows; with one row, all of them.
 pub fn metric_names(rows: &[&Row]) -> Vec<String> {
     let names: BTreeSet<&String> = rows.iter().flat_map(|r| r.metrics.keys()).collect();
-    names.into_iter().filter(|n| !n.ends_with(".n_test")).cloned().collect()
+    let main: BTreeSet<&String> = rows.iter().filter_map(|r| r.main_metric.as_ref().map(|m| &m.0)).collect();
+    names
+        .into_iter()
+        .filter(|name| {
+            let varies = rows.iter().any(|r| r.metrics.get(*name) != rows[0].metrics.get(*name));
+            rows.len() == 1 || varies || main.contains(name)
+        })
+        .cloned()
+        .collect()
 }
 
 pub fn summary(pipeline: &str, rows: &[&Row]) -> String {

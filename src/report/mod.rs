@@ -40,8 +40,15 @@ pub enum Scope {
 }
 
 /// Writes the pipelines' reports under `folder`; returns the files written.
-pub fn write(project: &Project, dag: &Dag, cache: &Cache, folder: &Path, scope: Scope) -> Result<Vec<PathBuf>> {
-    let rows = gather(project, dag, cache)?;
+pub fn write(
+    project: &Project,
+    dag: &Dag,
+    cache: &Cache,
+    root: &Path,
+    scope: Scope,
+) -> Result<Vec<PathBuf>> {
+    let rows = gather(project, dag, cache, root)?;
+    let folder = root.join("reports");
     let mut written = Vec::new();
     for pipeline in &project.pipelines {
         let mine: Vec<&Row> = rows.iter().filter(|row| row.pipeline == pipeline.name).collect();

@@ -1,7 +1,7 @@
 //! Gathering report rows from the cache: the latest result of each stage.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -21,6 +21,8 @@ pub struct Row {
     pub metrics: BTreeMap<String, f64>,
     /// The metric to rank by, `STAGE.METRIC`, and whether higher is better.
     pub main_metric: Option<(String, bool)>,
+    /// Whether `main_metric` comes from a stage of this variant.
+    pub main_from_variant: bool,
     /// Stage name -> seconds its result took to compute.
     pub times: BTreeMap<String, f64>,
     /// Stage name -> whether the last run took it from the cache.
@@ -31,8 +33,11 @@ pub struct Row {
     pub curves: Vec<(String, Vec<f64>, Vec<f64>)>,
 }
 
-/// Collects one row per pipeline and variant, in a stable order.
-pub fn gather(project: &Project, dag: &Dag, cache: &Cache) -> Result<Vec<Row>> {
+/// Collects one row per pipeline and variant, in a stable order, from the
+/// stored results that match the pipeline as configured now (profile and
+/// overrides included); a stage without one has empty cells.
+pub fn gather(project: &Project, dag: &Dag, cache: &Cache, root: &Path) -> Result<Vec<Row>> {
+    let results = crate::exec::current_results(dag, cache, root)?;
     let mut rows = Vec::new();
     for pipeline in &project.pipelines {
         let plain = [Variant { id: String::new(), label: "default".into(), values: BTreeMap::new() }];
@@ -47,6 +52,7 @@ pub fn gather(project: &Project, dag: &Dag, cache: &Cache) -> Result<Vec<Row>> {
                 params,
                 metrics: BTreeMap::new(),
                 main_metric: None,
+                main_from_variant: false,
                 times: BTreeMap::new(),
                 cached: BTreeMap::new(),
                 images: Vec::new(),
@@ -57,7 +63,9 @@ pub fn gather(project: &Project, dag: &Dag, cache: &Cache) -> Result<Vec<Row>> {
                     && stage.variant.as_ref().is_none_or(|v| v.id == variant.id)
             });
             for stage in stages {
-                add_stage(&mut row, stage, cache)?;
+                if let Some((key, entry)) = results.get(&stage.id) {
+                    add_stage(&mut row, stage, key, entry, cache);
+                }
             }
             rows.push(row);
         }
@@ -66,23 +74,21 @@ pub fn gather(project: &Project, dag: &Dag, cache: &Cache) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-fn add_stage(row: &mut Row, stage: &Stage, cache: &Cache) -> Result<()> {
-    let Some((key, entry)) = cache.index.latest(&stage.id)? else { return Ok(()) };
+fn add_stage(row: &mut Row, stage: &Stage, key: &str, entry: &Entry, cache: &Cache) {
     row.times.insert(stage.name.clone(), entry.duration_ms as f64 / 1000.0);
     if let Some(outcome) = cache.index.outcome(&stage.id).filter(|o| o.key == key) {
         row.cached.insert(stage.name.clone(), outcome.source != "ran");
     }
-    for (name, object) in stored_files(&entry, cache) {
+    for (name, object) in stored_files(entry, cache) {
         let file = name.rsplit('/').next().unwrap_or(&name).to_string();
         if file == "metrics.json" {
-            add_metrics(row, &stage.name, &object);
+            add_metrics(row, &stage.name, &object, stage.variant.is_some());
         } else if file == "history.json" {
             add_curve(row, &stage.name, &object);
         } else if file.ends_with(".png") {
             row.images.push((format!("{}/{file}", stage.name), object));
         }
     }
-    Ok(())
 }
 
 /// Every stored file of an entry: (workspace path, object path).
@@ -101,7 +107,10 @@ fn read_json(path: &PathBuf) -> Option<serde_json::Value> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
-fn add_metrics(row: &mut Row, stage: &str, object: &PathBuf) {
+/// Adds a stage's numeric metrics. The row is ranked by the main metric of
+/// the first stage that declares one, preferring a stage of the variant over
+/// a shared one, since shared stages score the same in every variant.
+fn add_metrics(row: &mut Row, stage: &str, object: &PathBuf, per_variant: bool) {
     let Some(serde_json::Value::Object(fields)) = read_json(object) else { return };
     for (name, value) in &fields {
         if let Some(number) = value.as_f64() {
@@ -110,7 +119,10 @@ fn add_metrics(row: &mut Row, stage: &str, object: &PathBuf) {
     }
     if let Some(main) = fields.get("main_metric").and_then(|m| m.as_str()) {
         let higher = fields.get("higher_is_better").and_then(|h| h.as_bool()).unwrap_or(true);
-        row.main_metric = Some((format!("{stage}.{main}"), higher));
+        if row.main_metric.is_none() || (per_variant && !row.main_from_variant) {
+            row.main_metric = Some((format!("{stage}.{main}"), higher));
+            row.main_from_variant = per_variant;
+        }
     }
 }
 

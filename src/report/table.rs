@@ -89,7 +89,15 @@ pub fn data_frame(rows: &[&Row]) -> Result<DataFrame> {
     for (name, cells) in columns(rows) {
         let numbers = cells.iter().all(|c| matches!(c, Cell::Number(_) | Cell::Missing));
         let flags = cells.iter().all(|c| matches!(c, Cell::Flag(_) | Cell::Missing));
-        let series = if numbers && cells.iter().any(|c| *c != Cell::Missing) {
+        let integers = cells.iter().all(|c| match c {
+            Cell::Number(x) => x.fract() == 0.0 && x.abs() < 9.0e15,
+            _ => *c == Cell::Missing,
+        });
+        let series = if numbers && integers && cells.iter().any(|c| *c != Cell::Missing) {
+            let values: Vec<Option<i64>> =
+                cells.iter().map(|c| if let Cell::Number(x) = c { Some(*x as i64) } else { None }).collect();
+            Series::new(name.as_str().into(), values)
+        } else if numbers && cells.iter().any(|c| *c != Cell::Missing) {
             let values: Vec<Option<f64>> =
                 cells.iter().map(|c| if let Cell::Number(x) = c { Some(*x) } else { None }).collect();
             Series::new(name.as_str().into(), values)
