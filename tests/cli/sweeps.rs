@@ -120,3 +120,29 @@ fn including_file_sweeps_included_pipeline() {
     assert!(run.stderr.contains("`[sweeps.on]` names no included pipeline"), "{}", run.stderr);
     assert!(run.stderr.contains("did you mean `one`?"), "{}", run.stderr);
 }
+
+#[test]
+fn killed_sweep_resumes_missing_variants() {
+    let workspace = Workspace::new();
+    let text = format!(
+        "name = \"p\"\n[params]\nk = 1\n\n[sweep]\nk = [1, 2, 3]\n\n{}",
+        stage("slow", "mkdir -p out && echo ${k} >> variants.log && sleep 0.4 && echo ${k} > out/${xp.variant}.txt", &[], &["out/${xp.variant}.txt"])
+    );
+    workspace.write("p.toml", &text);
+    let child = workspace.spawn(&["run", "--jobs", "1", "p.toml"]);
+    // Wait until the first variant is stored and the second has started.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while workspace.executions("slow") < 2 {
+        assert!(std::time::Instant::now() < deadline, "the sweep did not progress");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    crate::support::finish(child);
+    let before = workspace.executions("slow");
+    let run = workspace.xp(&["run", "--jobs", "1", "p.toml"]).success();
+    // The finished variant is cached; only the interrupted and the unstarted ones run.
+    assert_eq!(workspace.executions("slow") - before, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("1 cached"), "{}", run.stderr);
+    assert_eq!(std::fs::read_dir(workspace.path().join("out")).unwrap().count(), 3);
+}
