@@ -72,8 +72,8 @@ fn find<'a>(all: &'a Columns, name: &str) -> Result<&'a Vec<Cell>> {
     }
 }
 
-/// The label, the pipeline when there are several, the parameters that vary,
-/// and the metrics.
+/// Returns the default columns: the label, the pipeline when there are
+/// several, the parameters that vary, and the metrics.
 fn default_columns(rows: &[&Row], all: &Columns) -> Vec<String> {
     let mut names = vec!["label".to_string()];
     if rows.iter().any(|r| r.pipeline != rows[0].pipeline) {
@@ -104,7 +104,7 @@ fn compare_cells(a: &Cell, b: &Cell) -> Ordering {
     }
 }
 
-/// Lays out the columns that fit in `width` characters; says how many did not.
+/// Lays out the columns that fit in `width` characters and counts the rest.
 fn render(columns: &Columns, order: &[usize], width: usize) -> String {
     let mut shown = Vec::new();
     let mut used = 0;

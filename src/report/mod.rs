@@ -28,18 +28,18 @@ use crate::cache::Cache;
 use crate::dag::Dag;
 use crate::spec::Project;
 
-/// Which pipelines get a report.
+/// The set of pipelines that get a report.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     /// Every pipeline, as `xp report` does.
     All,
     /// Pipelines with a sweep or a stage that wrote `metrics.json`, as after
-    /// `xp run`: a report of a plain shell pipeline holds no comparison, and
+    /// `xp run`: a report of a plain shell pipeline compares nothing, and
     /// writing one for a thousand stages would dominate an all-cached rerun.
     Comparable,
 }
 
-/// Writes the pipelines' reports under `folder`; returns the files written.
+/// Writes the pipelines' reports under `ROOT/reports/`; returns the files written.
 pub fn write(
     project: &Project,
     dag: &Dag,

@@ -1,4 +1,5 @@
-//! Gathering report rows from the cache: the latest result of each stage.
+//! Gathering report rows from the cache: for each stage, the stored result
+//! that its current configuration would reuse.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,9 +34,9 @@ pub struct Row {
     pub curves: Vec<(String, Vec<f64>, Vec<f64>)>,
 }
 
-/// Collects one row per pipeline and variant, in a stable order, from the
-/// stored results that match the pipeline as configured now (profile and
-/// overrides included); a stage without one has empty cells.
+/// Collects one row per pipeline and variant, in a stable order. It reads
+/// the stored results that match the pipeline as configured now, profile and
+/// overrides included, so a stage without one has empty cells.
 pub fn gather(project: &Project, dag: &Dag, cache: &Cache, root: &Path) -> Result<Vec<Row>> {
     let results = crate::exec::current_results(dag, cache, root)?;
     let mut rows = Vec::new();
@@ -91,7 +92,7 @@ fn add_stage(row: &mut Row, stage: &Stage, key: &str, entry: &Entry, cache: &Cac
     }
 }
 
-/// Every stored file of an entry: (workspace path, object path).
+/// Lists every stored file of an entry: (workspace path, object path).
 fn stored_files(entry: &Entry, cache: &Cache) -> Vec<(String, PathBuf)> {
     let mut files = Vec::new();
     for (output, artifact) in &entry.outputs {

@@ -53,7 +53,8 @@ fn param_cell(value: Option<&Value>) -> Cell {
     }
 }
 
-/// The report's columns in order: identity, parameters, metrics, times, cache flags.
+/// Returns the report's columns in order: identity, parameters, metrics,
+/// times and cache flags.
 pub fn columns(rows: &[&Row]) -> Vec<(String, Vec<Cell>)> {
     let mut columns = vec![
         ("pipeline".to_string(), rows.iter().map(|r| Cell::Text(r.pipeline.clone())).collect()),
