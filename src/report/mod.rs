@@ -36,6 +36,8 @@ pub enum Scope {
     /// Pipelines with a sweep or a stage that wrote `metrics.json`, as after
     /// `xp run`: a report of a plain shell pipeline compares nothing, and
     /// writing one for a thousand stages would dominate an all-cached rerun.
+    /// A shell stage counts only when it declares an output file named
+    /// `metrics.json`; `xp report` covers the rest.
     Comparable,
 }
 
@@ -47,6 +49,16 @@ pub fn write(
     root: &Path,
     scope: Scope,
 ) -> Result<Vec<PathBuf>> {
+    let may_compare = |pipeline: &crate::spec::Pipeline| {
+        !pipeline.variants.is_empty()
+            || pipeline.stages.iter().any(|stage| {
+                stage.kind != "shell" || stage.outputs.iter().any(|o| o.value.ends_with("metrics.json"))
+            })
+    };
+    if scope == Scope::Comparable && !project.pipelines.iter().any(may_compare) {
+        // Skips reading the cache at all, which keeps all-cached reruns fast.
+        return Ok(Vec::new());
+    }
     let rows = gather(project, dag, cache, root)?;
     let folder = root.join("reports");
     let mut written = Vec::new();
