@@ -12,7 +12,8 @@ use crate::spec::Override;
 /// Declarative experiment pipelines with a content-hashed cache.
 ///
 /// Exit status: 0 success, 1 a stage failed, 2 invalid input (pipeline file,
-/// override or option), 3 the cache is in use (with --no-wait), 130 interrupted.
+/// override, option or a missing input file), 3 the cache is in use (with
+/// --no-wait), 130 interrupted.
 #[derive(Parser)]
 #[command(name = "xp", version, max_term_width = 100)]
 pub struct Cli {

@@ -30,6 +30,7 @@ pub fn main() -> ExitCode {
     match commands::dispatch(cli) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::StageFailed) => ExitCode::from(1),
+        Ok(Outcome::InvalidInput) => ExitCode::from(2),
         Ok(Outcome::Interrupted) => ExitCode::from(130),
         Err(err) => {
             let code = commands::exit_code(&err);

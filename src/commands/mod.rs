@@ -19,6 +19,8 @@ use crate::spec::{self, SpecError};
 pub enum Outcome {
     Success,
     StageFailed,
+    /// Every failure was a missing input file.
+    InvalidInput,
     Interrupted,
 }
 

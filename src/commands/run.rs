@@ -60,6 +60,8 @@ pub fn run(workspace: &Workspace, args: &RunArgs, verbose: bool) -> Result<Outco
     }
     Ok(if summary.interrupted {
         Outcome::Interrupted
+    } else if summary.failed > 0 && summary.failed == summary.missing_inputs {
+        Outcome::InvalidInput
     } else if summary.failed > 0 {
         Outcome::StageFailed
     } else {

@@ -49,6 +49,8 @@ pub struct Summary {
     pub cached: usize,
     pub restored: usize,
     pub failed: usize,
+    /// Failures because an input file is missing: bad input, not a failed command.
+    pub missing_inputs: usize,
     pub skipped: usize,
     pub interrupted: bool,
     pub elapsed: Duration,
@@ -184,6 +186,9 @@ impl<'a> Scheduler<'a> {
                 .and_then(|c| freshness::assess(stage, c, self.dag, self.cache, self.root, forced));
             match assessed {
                 Err(err) => {
+                    if err.downcast_ref::<freshness::MissingInput>().is_some() {
+                        self.summary.missing_inputs += 1;
+                    }
                     self.fail(node, &Failure { message: format!("{err:#}"), log: None });
                 }
                 Ok(Freshness::Fresh { key, entry, restore: false }) => {

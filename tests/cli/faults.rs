@@ -45,7 +45,7 @@ fn missing_declared_output_fails_stage() {
 fn missing_input_fails_stage() {
     let workspace = Workspace::new();
     workspace.write("p.toml", &format!("name = \"p\"\n{}", stage("a", "true", &["nope.txt"], &[])));
-    let run = workspace.xp(&["run", "p.toml"]).expect_code(1);
+    let run = workspace.xp(&["run", "p.toml"]).expect_code(2);
     assert!(run.stderr.contains("input `nope.txt` of stage `p/a` not found"), "{}", run.stderr);
 }
 
