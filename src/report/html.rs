@@ -10,12 +10,11 @@ use base64::Engine;
 use super::markdown::{metric_names, ranked, varying_params};
 use super::table::Cell;
 use super::Row;
-use crate::cache::Cache;
 use crate::spec::Value;
 
 const COLORS: [&str; 8] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 
-pub fn page(pipeline: &str, rows: &[&Row], _cache: &Cache) -> Result<String> {
+pub fn page(pipeline: &str, rows: &[&Row]) -> Result<String> {
     let mut html = String::new();
     let _ = write!(
         html,

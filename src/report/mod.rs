@@ -76,7 +76,7 @@ pub fn write(
         write_text(&summary, &markdown::summary(&pipeline.name, &mine))?;
         written.push(summary);
         let page = out.join("report.html");
-        write_text(&page, &html::page(&pipeline.name, &mine, cache)?)?;
+        write_text(&page, &html::page(&pipeline.name, &mine)?)?;
         written.push(page);
     }
     Ok(written)
