@@ -130,7 +130,7 @@ pub enum DagFormat {
     Mermaid,
 }
 
-/// The per-user download mirror that `make run` fills: `$XDG_CACHE_HOME/xp/distdir`,
+/// Returns the per-user download mirror that `make run` fills: `$XDG_CACHE_HOME/xp/distdir`,
 /// or `~/.cache/xp/distdir`.
 pub fn default_distdir() -> Option<PathBuf> {
     let cache = match std::env::var_os("XDG_CACHE_HOME") {

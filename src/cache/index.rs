@@ -51,7 +51,7 @@ pub struct FileRecord {
     pub executable: bool,
 }
 
-/// What a file looked like when it was last hashed.
+/// The size, modification time and inode of a file when it was last hashed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileStamp {
     pub size: u64,
@@ -61,7 +61,7 @@ pub struct FileStamp {
 }
 
 impl Entry {
-    /// One hash over all outputs: what stages that `need` this one depend on.
+    /// Returns one hash over all outputs, which stages that `need` this one depend on.
     pub fn output_hash(&self) -> String {
         let mut hasher = blake3::Hasher::new();
         for (path, artifact) in &self.outputs {
@@ -73,7 +73,7 @@ impl Entry {
         hasher.finalize().to_hex().to_string()
     }
 
-    /// Every object the entry refers to.
+    /// Lists every object the entry refers to.
     pub fn objects(&self) -> impl Iterator<Item = &str> {
         let files = self.outputs.values().flat_map(|a| a.files.values()).map(|f| f.hash.as_str());
         files.chain(self.log.as_deref())
@@ -88,7 +88,7 @@ pub struct Index {
     outcomes: sled::Tree,
 }
 
-/// How the most recent run of a stage got its result.
+/// The source of a stage's result in its most recent run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
     pub key: String,

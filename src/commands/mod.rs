@@ -15,7 +15,7 @@ use crate::cli::{Cli, Command, PipelineArgs};
 use crate::dag::{self, Dag};
 use crate::spec::{self, SpecError};
 
-/// How a command that ran to its end went.
+/// The result of a command that ran to its end.
 pub enum Outcome {
     Success,
     StageFailed,
@@ -60,7 +60,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
     }
 }
 
-/// Where a command works: the workspace root and its cache folder.
+/// The workspace root and cache folder a command works in.
 pub struct Workspace {
     pub root: PathBuf,
     pub cache: PathBuf,

@@ -21,7 +21,7 @@ pub use executor::LocalExecutor;
 pub use freshness::Freshness;
 pub use scheduler::{run, RunOptions};
 
-/// What a run would do with one stage.
+/// The action a run would take for one stage.
 #[derive(Debug, PartialEq)]
 pub enum Planned {
     Cached,

@@ -20,7 +20,7 @@ use anyhow::{Context, Result};
 /// Process groups of the stages now running.
 static RUNNING: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
 
-/// How a stage's process ended, other than by success.
+/// The way a stage's process ended, other than by success.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessFailure {
     #[error("command exited with status {0}")]
@@ -29,8 +29,8 @@ pub enum ProcessFailure {
     Signal(i32),
 }
 
-/// Runs `command` to completion with its output in `log`; `Err` holds a
-/// [`ProcessFailure`] when it started but failed.
+/// Runs `command` to completion with its output in `log`. When it started but
+/// failed, the `Err` contains a [`ProcessFailure`].
 pub fn run(mut command: Command, log: &Path) -> Result<()> {
     let out = File::create(log)
         .with_context(|| format!("failed to create the log file `{}`", log.display()))?;

@@ -37,7 +37,7 @@ pub const TORCH_KINDS: &[&str] = &[
     "traffic_plot",
 ];
 
-/// Every stage kind this build can run.
+/// Returns every stage kind this build can run.
 pub fn kinds() -> impl Iterator<Item = &'static str> {
     std::iter::once("shell").chain(TORCH_KINDS.iter().copied())
 }

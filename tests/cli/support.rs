@@ -39,7 +39,7 @@ impl Run {
         self.expect_code(0)
     }
 
-    /// The label `xp run` printed for `stage` (run, done, cached, ...), in order.
+    /// Returns the labels `xp run` printed for `stage` (run, done, cached, ...), in order.
     pub fn labels(&self, stage: &str) -> Vec<String> {
         self.stderr
             .lines()
@@ -101,13 +101,13 @@ impl Workspace {
             .expect("start xp")
     }
 
-    /// How many times each stage command appended its name to `runs.log`.
+    /// Counts how many times a stage command appended its name to `runs.log`.
     pub fn executions(&self, stage: &str) -> usize {
         let log = self.dir.path().join("runs.log");
         fs::read_to_string(log).unwrap_or_default().lines().filter(|l| *l == stage).count()
     }
 
-    /// Every object file in the cache.
+    /// Lists every object file in the cache.
     pub fn objects(&self) -> Vec<PathBuf> {
         let mut found = Vec::new();
         let Ok(shards) = fs::read_dir(self.dir.path().join("cache/objects")) else { return found };
@@ -132,7 +132,7 @@ pub fn finish(child: Child) -> Run {
     Run::from_output(child.wait_with_output().expect("wait for xp"))
 }
 
-/// A stage table for a shell stage that records its execution in `runs.log`.
+/// Returns a shell stage table whose command records its execution in `runs.log`.
 pub fn stage(name: &str, command: &str, inputs: &[&str], outputs: &[&str]) -> String {
     let list = |items: &[&str]| {
         items.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", ")
