@@ -68,13 +68,23 @@ pub enum Command {
         /// A variant id or label
         second: String,
     },
+    /// Rerun stages without the cache and compare their outputs with the lock file
+    Audit(AuditArgs),
+    /// Show what changed between a stage's stored results, or which run made a file
+    Why {
+        /// A stage id or name, or the path of an output file or folder
+        target: String,
+        /// How many of the stage's most recent results to show
+        #[arg(long, default_value_t = 5, value_name = "N")]
+        runs: usize,
+    },
     /// Remove cache objects that no stored result refers to
     Gc,
     /// Print versions, threads, CUDA availability and the cache's size
     Doctor,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct PipelineArgs {
     /// Pipeline file
     pub file: PathBuf,
@@ -118,8 +128,37 @@ pub struct RunArgs {
     #[arg(short = 'n', long)]
     pub dry_run: bool,
 
+    /// Refuse to run when any stage would differ from the pipeline's lock
+    /// file, and fail when a result differs from it
+    #[arg(long)]
+    pub locked: bool,
+
     /// Folder searched, by file name and checksum, before downloading anything
     /// [default: ~/.cache/xp/distdir when it exists]
+    #[arg(long, env = "XP_DISTDIR", value_name = "DIR")]
+    pub distdir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    /// Pipeline file; its lock file sets the profile and overrides unless
+    /// -P or -S are given
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+
+    /// Audit only these stages (id `pipeline/stage` or bare name); repeatable
+    #[arg(long = "stage", value_name = "STAGE")]
+    pub stages: Vec<String>,
+
+    /// Audit N stages drawn at random from the selection
+    #[arg(long, value_name = "N")]
+    pub sample: Option<usize>,
+
+    /// Seed of the random draw of --sample
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Folder searched, by file name and checksum, before downloading anything
     #[arg(long, env = "XP_DISTDIR", value_name = "DIR")]
     pub distdir: Option<PathBuf>,
 }

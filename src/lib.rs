@@ -5,11 +5,14 @@
 //! would dominate an all-cached rerun. Stages that train with libtorch run in
 //! the separate `xp-torch` binary.
 
+pub mod audit;
 pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod dag;
+pub mod environment;
 pub mod exec;
+pub mod lockfile;
 pub mod report;
 pub mod spec;
 pub mod stages;

@@ -143,6 +143,38 @@ impl Workspace<'_> {
     }
 }
 
+/// Hashes the file or folder at `path` as [`Workspace::store`] would, without
+/// storing it or reading or writing stat stamps; `None` when it does not
+/// exist. With `follow_links`, symbolic links are hashed as what they point
+/// to, as for inputs; otherwise they are an error, as for outputs.
+pub fn hash_artifact(path: &Path, follow_links: bool) -> Result<Option<Artifact>> {
+    let metadata = if follow_links { fs::metadata(path) } else { fs::symlink_metadata(path) };
+    let metadata = match metadata {
+        Ok(metadata) => metadata,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err).with_context(|| format!("failed to read `{}`", path.display())),
+    };
+    let hash_file = |file: &Path| -> Result<String> {
+        let mut reader =
+            fs::File::open(file).with_context(|| format!("failed to read `{}`", file.display()))?;
+        copy_hashing(&mut reader, &mut io::sink()).with_context(|| format!("failed to read `{}`", file.display()))
+    };
+    if !metadata.is_dir() {
+        check_regular(path, &metadata)?;
+        let hash = hash_file(path)?;
+        let files = BTreeMap::from([(String::new(), record(hash.clone(), &metadata))]);
+        return Ok(Some(Artifact { hash, files }));
+    }
+    let links = if follow_links { Links::Follow } else { Links::Reject };
+    let mut files = BTreeMap::new();
+    for (inner, metadata) in walk(path, links)? {
+        let hash = hash_file(&path.join(&inner))?;
+        files.insert(inner, record(hash, &metadata));
+    }
+    let hash = folder_hash(files.iter().map(|(p, r)| (p.as_str(), r.hash.as_str())));
+    Ok(Some(Artifact { hash, files }))
+}
+
 fn remove(path: &Path) -> Result<()> {
     let result = match fs::symlink_metadata(path) {
         Ok(metadata) if metadata.is_dir() => fs::remove_dir_all(path),

@@ -4,7 +4,9 @@
 //! - `entries`: stage key -> [`Entry`] (JSON),
 //! - `latest`: stage id -> key of that stage's most recent result,
 //! - `files`: workspace path -> [`FileStamp`], so unchanged files are not rehashed;
-//! - `outcomes`: stage id -> [`Outcome`] of its most recent run, for reports.
+//! - `outcomes`: stage id -> [`Outcome`] of its most recent run, for reports;
+//! - `history`: stage id -> keys of its last [`HISTORY_LENGTH`] distinct
+//!   results, oldest first, so `xp why` can say what changed between runs.
 //!
 //! An entry and its `latest` pointer are written in one transaction, after the
 //! stage's objects are on disk, and the index is flushed before `xp` reports
@@ -86,7 +88,11 @@ pub struct Index {
     latest: sled::Tree,
     files: sled::Tree,
     outcomes: sled::Tree,
+    history: sled::Tree,
 }
+
+/// How many past results of each stage `history` keeps.
+pub const HISTORY_LENGTH: usize = 20;
 
 /// The source of a stage's result in its most recent run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,6 +118,7 @@ impl Index {
             latest: tree("latest")?,
             files: tree("files")?,
             outcomes: tree("outcomes")?,
+            history: tree("history")?,
             db,
         })
     }
@@ -137,10 +144,13 @@ impl Index {
     /// Records a complete result and makes it `stage`'s latest, atomically.
     pub fn record(&self, key: &str, entry: &Entry) -> Result<()> {
         let bytes = serde_json::to_vec(entry).context("failed to encode an index entry")?;
-        (&self.entries, &self.latest)
-            .transaction(|(entries, latest)| {
+        (&self.entries, &self.latest, &self.history)
+            .transaction(|(entries, latest, history)| {
                 entries.insert(key.as_bytes(), bytes.as_slice())?;
                 latest.insert(entry.stage.as_bytes(), key.as_bytes())?;
+                let past = history.get(entry.stage.as_bytes())?;
+                let keys = appended(past.as_deref(), key);
+                history.insert(entry.stage.as_bytes(), keys.as_slice())?;
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
             .map_err(|err: TransactionError<()>| anyhow::anyhow!("{err:?}"))
@@ -164,8 +174,27 @@ impl Index {
     pub fn set_latest(&self, stage: &str, key: &str) -> Result<()> {
         if self.latest.get(stage)?.as_deref() != Some(key.as_bytes()) {
             self.latest.insert(stage, key).context("failed to write the cache index")?;
+            let past = self.history.get(stage).context("failed to read the cache index")?;
+            let keys = appended(past.as_deref(), key);
+            self.history.insert(stage, keys).context("failed to write the cache index")?;
         }
         Ok(())
+    }
+
+    /// Returns the keys of `stage`'s recent results, oldest first; the last
+    /// one is its latest.
+    pub fn history(&self, stage: &str) -> Result<Vec<String>> {
+        let past = self.history.get(stage).context("failed to read the cache index")?;
+        Ok(decode_keys(past.as_deref()))
+    }
+
+    /// Lists the ids of every stage with a recorded result.
+    pub fn stages(&self) -> Result<Vec<String>> {
+        self.latest
+            .iter()
+            .keys()
+            .map(|key| Ok(String::from_utf8_lossy(&key.context("failed to read the cache index")?).into_owned()))
+            .collect()
     }
 
     /// Removes an entry whose objects turned out to be corrupt or missing.
@@ -198,5 +227,45 @@ impl Index {
     pub fn flush(&self) -> Result<()> {
         self.db.flush().context("failed to flush the cache index")?;
         Ok(())
+    }
+}
+
+fn decode_keys(bytes: Option<&[u8]>) -> Vec<String> {
+    bytes.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default()
+}
+
+/// Returns the encoded history `past` with `key` moved or added to its end,
+/// trimmed to [`HISTORY_LENGTH`] keys.
+fn appended(past: Option<&[u8]>, key: &str) -> Vec<u8> {
+    let mut keys = decode_keys(past);
+    keys.retain(|k| k != key);
+    keys.push(key.to_string());
+    let excess = keys.len().saturating_sub(HISTORY_LENGTH);
+    keys.drain(..excess);
+    serde_json::to_vec(&keys).expect("a list of strings serialises to JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_moves_repeated_key_to_end() {
+        let first = appended(None, "a");
+        let second = appended(Some(&first), "b");
+        let third = appended(Some(&second), "a");
+        assert_eq!(decode_keys(Some(&third)), vec!["b", "a"]);
+    }
+
+    #[test]
+    fn history_keeps_recent_keys_only() {
+        let mut encoded = Vec::new();
+        for i in 0..HISTORY_LENGTH + 5 {
+            encoded = appended(Some(&encoded), &i.to_string());
+        }
+        let keys = decode_keys(Some(&encoded));
+        assert_eq!(keys.len(), HISTORY_LENGTH);
+        assert_eq!(keys[0], "5");
+        assert_eq!(keys.last().map(String::as_str), Some("24"));
     }
 }

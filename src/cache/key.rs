@@ -60,21 +60,23 @@ impl KeyComponents {
         });
         diff_maps(&previous.inputs, &self.inputs, &mut reasons, |path, old, new| {
             match (producers.get(path), old, new) {
-                (Some(stage), Some(_), Some(_)) => format!("upstream {stage} output {path} changed"),
-                (None, Some(_), Some(_)) => format!("input {path} changed"),
+                (Some(stage), Some(old), Some(new)) => {
+                    format!("upstream {stage} output {path} changed {}", hashes(old, new))
+                }
+                (None, Some(old), Some(new)) => format!("input {path} changed {}", hashes(old, new)),
                 (_, None, _) => format!("input {path} added"),
                 (_, _, None) => format!("input {path} removed"),
             }
         });
         diff_maps(&previous.upstream, &self.upstream, &mut reasons, |stage, old, new| {
             match (old, new) {
-                (Some(_), Some(_)) => format!("upstream {stage} output changed"),
+                (Some(old), Some(new)) => format!("upstream {stage} output changed {}", hashes(old, new)),
                 (None, _) => format!("now needs {stage}"),
                 (_, None) => format!("no longer needs {stage}"),
             }
         });
         if previous.code != self.code {
-            reasons.push(format!("code of kind {} changed", self.kind));
+            reasons.push(format!("code of kind {} changed {}", self.kind, hashes(&previous.code, &self.code)));
         }
         if previous.kind != self.kind {
             reasons.push(format!("kind: {} -> {}", previous.kind, self.kind));
@@ -91,6 +93,12 @@ impl KeyComponents {
         }
         reasons
     }
+}
+
+/// Formats an old and a new hash by their first 8 hex digits: `(1a2b3c4d -> 5e6f7a8b)`.
+fn hashes(old: &str, new: &str) -> String {
+    let short = |hash: &str| hash[..hash.len().min(8)].to_string();
+    format!("({} -> {})", short(old), short(new))
 }
 
 /// Calls `describe` for every key whose value differs between `old` and `new`.
@@ -175,6 +183,6 @@ mod tests {
         let mut new = components();
         new.inputs.insert("in.txt".into(), "zz".into());
         let producers = BTreeMap::from([("in.txt".to_string(), "p/prep".to_string())]);
-        assert_eq!(new.differences(&old, &producers), vec!["upstream p/prep output in.txt changed"]);
+        assert_eq!(new.differences(&old, &producers), vec!["upstream p/prep output in.txt changed (aa -> zz)"]);
     }
 }

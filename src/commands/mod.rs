@@ -1,9 +1,12 @@
 //! One module per subcommand; this one routes to them and maps errors to
 //! exit statuses.
 
+mod audit;
 mod doctor;
+mod locking;
 mod report;
 mod run;
+mod why;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -38,6 +41,8 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             print_stdout(&text)?;
             Ok(Outcome::Success)
         }
+        Command::Audit(args) => audit::audit(&workspace, &args),
+        Command::Why { target, runs } => why::why(&workspace, &target, runs),
         Command::Gc => {
             let cache = Cache::open(&workspace.cache, WhenBusy::Wait)?;
             let report = cache.gc()?;
@@ -123,6 +128,8 @@ impl Workspace {
 /// Exit status for an error: 2 for invalid input, 3 for a busy cache, 1 otherwise.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     if err.downcast_ref::<SpecError>().is_some() {
+        2
+    } else if err.downcast_ref::<crate::lockfile::LockMismatch>().is_some() {
         2
     } else if err.downcast_ref::<WorkspaceBusy>().is_some() {
         3

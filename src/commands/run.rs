@@ -26,6 +26,11 @@ pub fn run(workspace: &Workspace, args: &RunArgs, verbose: bool) -> Result<Outco
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let cache = Cache::open(&workspace.cache, when_busy(&args.pipeline))?;
+    let locked = if args.locked {
+        Some(super::locking::check(workspace, &args.pipeline, &dag, &cache)?)
+    } else {
+        None
+    };
     exec::interrupt::install()?;
     // In a sweep, one failing variant does not stop the others.
     let swept = dag.stages.iter().any(|stage| stage.variant.is_some());
@@ -50,6 +55,7 @@ pub fn run(workspace: &Workspace, args: &RunArgs, verbose: bool) -> Result<Outco
         summary.elapsed.as_secs_f64()
     );
     if !summary.interrupted {
+        super::locking::update(workspace, &args.pipeline, &dag, &cache, locked.as_ref())?;
         let scope = crate::report::Scope::Comparable;
         let written = crate::report::write(&project, &dag, &cache, &workspace.root, scope)?;
         if let Some(first) = written.first() {

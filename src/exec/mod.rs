@@ -17,7 +17,7 @@ use petgraph::graph::NodeIndex;
 use crate::cache::{Cache, Entry};
 use crate::dag::Dag;
 
-pub use executor::LocalExecutor;
+pub use executor::{Executor, LocalExecutor};
 pub use freshness::Freshness;
 pub use scheduler::{run, RunOptions};
 
@@ -93,4 +93,45 @@ pub fn plan(
         plans.push((stage.id.clone(), planned));
     }
     Ok(plans)
+}
+
+/// Computes every stage's key components without running anything. A
+/// dependency's result comes from the cache when its stored result is
+/// current, and otherwise from `assumed` (what a lock file records), so the
+/// components are those of a run that reproduces `assumed`. A stage whose
+/// components cannot be computed gets the reason instead.
+pub fn planned_components(
+    dag: &Dag,
+    cache: &Cache,
+    root: &Path,
+    assumed: &HashMap<String, Entry>,
+) -> Vec<(String, Result<crate::cache::KeyComponents, String>)> {
+    let mut done = HashMap::new();
+    let mut planned = Vec::new();
+    for &node in &dag.order {
+        let stage = dag.stage(node);
+        let missing: Vec<&str> = dag
+            .dependencies(node)
+            .filter(|dep| !done.contains_key(dep))
+            .map(|dep| dag.stage(dep).id.as_str())
+            .collect();
+        if !missing.is_empty() {
+            let reason = format!("cannot be checked because {} has no result", missing.join(", "));
+            planned.push((stage.id.clone(), Err(reason)));
+            continue;
+        }
+        let components = match freshness::components(dag, node, &done, cache, root) {
+            Ok(components) => components,
+            Err(err) => {
+                planned.push((stage.id.clone(), Err(format!("{err:#}"))));
+                continue;
+            }
+        };
+        let fresh = cache.index.entry(&components.key()).ok().flatten();
+        if let Some(entry) = fresh.or_else(|| assumed.get(&stage.id).cloned()) {
+            done.insert(node, entry);
+        }
+        planned.push((stage.id.clone(), Ok(components)));
+    }
+    planned
 }

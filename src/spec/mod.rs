@@ -35,6 +35,8 @@ pub struct Pipeline {
     /// The sweep's variants; empty without a sweep.
     pub variants: Vec<Variant>,
     pub stages: Vec<Stage>,
+    /// The relative tolerance of `xp audit` for numbers, from `[audit]`.
+    pub audit_tolerance: Option<f64>,
 }
 
 /// A string from a pipeline file with the place it was written.

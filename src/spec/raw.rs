@@ -28,6 +28,17 @@ pub struct RawFile {
     /// Named sets of parameter values, chosen with `--profile NAME`.
     #[serde(default)]
     pub profiles: IndexMap<String, IndexMap<String, Spanned<toml::Value>>>,
+    /// Settings of `xp audit` for this pipeline.
+    pub audit: Option<RawAudit>,
+}
+
+/// The `[audit]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    /// Relative difference allowed between the numbers of a rerun and the
+    /// stored result for the stage to count as numerically close.
+    pub tolerance: Option<Spanned<f64>>,
 }
 
 /// One `[stages.NAME]` table.

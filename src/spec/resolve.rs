@@ -72,7 +72,20 @@ pub(super) fn resolve_pipeline(
         }
         variants::merge(pipeline, &variants, per_variant)
     };
-    Ok(Some(Pipeline { name: pipeline.clone(), params, variants, stages }))
+    let audit_tolerance = audit_tolerance(source, raw)?;
+    Ok(Some(Pipeline { name: pipeline.clone(), params, variants, stages, audit_tolerance }))
+}
+
+fn audit_tolerance(source: &Arc<SourceFile>, raw: &super::raw::RawFile) -> Result<Option<f64>, SpecError> {
+    let Some(tolerance) = raw.audit.as_ref().and_then(|audit| audit.tolerance.as_ref()) else {
+        return Ok(None);
+    };
+    let value = *tolerance.get_ref();
+    if !value.is_finite() || value < 0.0 {
+        let location = Location::new(source, tolerance.span());
+        return Err(SpecError::at(&location, format!("`audit.tolerance` must be a finite number >= 0, not {value}")));
+    }
+    Ok(Some(value))
 }
 
 fn check_name(source: &Arc<SourceFile>, name: &Spanned<String>, what: &str) -> Result<(), SpecError> {

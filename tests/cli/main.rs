@@ -3,6 +3,7 @@
 
 mod support;
 
+mod audit;
 mod dag;
 mod faults;
 mod reports;
