@@ -60,13 +60,15 @@ pub enum Command {
         columns: Option<String>,
     },
     /// Print the parameter and metric differences between two variants
+    /// (`xp compare FILE A B`) or two lock files (`xp compare OLD.lock
+    /// NEW.lock`, each a path or `GIT_REVISION:PATH`)
     Compare {
         #[command(flatten)]
         pipeline: PipelineArgs,
-        /// A variant id or label
+        /// A variant id or label, or the newer lock file
         first: String,
         /// A variant id or label
-        second: String,
+        second: Option<String>,
     },
     /// Rerun stages without the cache and compare their outputs with the lock file
     Audit(AuditArgs),

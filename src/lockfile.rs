@@ -105,12 +105,16 @@ impl LockFile {
 
     pub fn read(path: &Path) -> Result<LockFile> {
         let bytes = fs::read(path).with_context(|| format!("failed to read the lock file `{}`", path.display()))?;
-        let lock: LockFile = serde_json::from_slice(&bytes)
-            .with_context(|| format!("the lock file `{}` is not a valid xp lock", path.display()))?;
+        LockFile::parse(&bytes, &path.display().to_string())
+    }
+
+    /// Parses a lock file's bytes; `source` names them in errors.
+    pub fn parse(bytes: &[u8], source: &str) -> Result<LockFile> {
+        let lock: LockFile = serde_json::from_slice(bytes)
+            .with_context(|| format!("the lock file `{source}` is not a valid xp lock"))?;
         if lock.version != LOCK_VERSION {
             anyhow::bail!(
-                "the lock file `{}` has format version {}, but this xp reads version {LOCK_VERSION}",
-                path.display(),
+                "the lock file `{source}` has format version {}, but this xp reads version {LOCK_VERSION}",
                 lock.version
             );
         }

@@ -4,6 +4,7 @@
 mod audit;
 mod doctor;
 mod locking;
+mod lockdiff;
 mod report;
 mod run;
 mod why;
@@ -59,9 +60,13 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
         Command::Show { pipeline, sort_by, columns } => {
             report::show(&workspace, &pipeline, sort_by.as_deref(), columns.as_deref())
         }
-        Command::Compare { pipeline, first, second } => {
-            report::compare(&workspace, &pipeline, &first, &second)
-        }
+        Command::Compare { pipeline, first, second } => match second {
+            Some(second) if !lockdiff::names_locks(&pipeline.file, Some(&second)) => {
+                report::compare(&workspace, &pipeline, &first, &second)
+            }
+            Some(_) => Err(SpecError::plain("give two lock files, or a pipeline file and two variants").into()),
+            None => lockdiff::compare_locks(&workspace, &pipeline.file.to_string_lossy(), &first),
+        },
     }
 }
 

@@ -236,3 +236,40 @@ fn why_names_artifact_origin() {
     let unknown = workspace.xp(&["why", "nowhere.txt"]).expect_code(2);
     assert!(unknown.stderr.contains("neither a stage"), "{}", unknown.stderr);
 }
+
+#[test]
+fn compare_lock_files_names_changes() {
+    let workspace = counting_pipeline();
+    workspace.xp(&["run", "p.toml"]).success();
+    std::fs::copy(workspace.path().join("p.lock"), workspace.path().join("old.lock")).unwrap();
+    workspace.write("p.toml", &workspace.read("p.toml").replace("n = 3", "n = 4"));
+    workspace.xp(&["run", "p.toml"]).success();
+    let compare = workspace.xp(&["compare", "old.lock", "p.lock"]).success();
+    assert!(compare.stdout.contains("param n: 3 -> 4"), "{}", compare.stdout);
+    assert!(compare.stdout.contains("metric total (main): 6 -> 10  (+4)"), "{}", compare.stdout);
+}
+
+#[test]
+fn compare_lock_from_git_revision() {
+    let workspace = counting_pipeline();
+    workspace.xp(&["run", "p.toml"]).success();
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(["-c", "user.name=xp", "-c", "user.email=xp@example.invalid"])
+            .args(args)
+            .current_dir(workspace.path())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run git");
+        assert!(status.success(), "git {args:?} failed");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "p.toml", "p.lock"]);
+    git(&["commit", "-q", "-m", "lock"]);
+    workspace.write("p.toml", &workspace.read("p.toml").replace("n = 3", "n = 2"));
+    workspace.xp(&["run", "p.toml"]).success();
+    let compare = workspace.xp(&["compare", "HEAD:p.lock", "p.lock"]).success();
+    assert!(compare.stdout.contains("metric total (main): 6 -> 3"), "{}", compare.stdout);
+    let missing = workspace.xp(&["compare", "HEAD:nothing.lock", "p.lock"]).expect_code(1);
+    assert!(missing.stderr.contains("git show HEAD:nothing.lock"), "{}", missing.stderr);
+}
