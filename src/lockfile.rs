@@ -1,10 +1,10 @@
 //! Lock files: `PIPELINE.lock` next to a pipeline file, meant to be committed.
 //!
-//! A lock records, for every stage and variant of a complete run, its key and
-//! the components of the key (kind, code fingerprint, command, resolved
+//! A lock records every stage and variant of a complete run: its key and the
+//! components of the key (kind, code fingerprint, command, resolved
 //! parameters, input and upstream hashes, environment variables, declared
-//! outputs), its seeds and thread count, the content hash of each output and
-//! the numbers of its `metrics.json`, plus the machine the run used.
+//! outputs). It also records the stage's seeds, thread count, output hashes
+//! and `metrics.json` numbers, and the machine the run used.
 //!
 //! The file is pretty-printed JSON with sorted keys and no timestamps, so two
 //! runs of an unchanged pipeline on one machine write identical bytes, and a

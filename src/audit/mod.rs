@@ -56,7 +56,7 @@ impl Verdict {
         }
     }
 
-    /// Whether the stage reproduced within tolerance.
+    /// Returns whether the stage reproduced within tolerance.
     pub fn passed(&self) -> bool {
         matches!(self, Verdict::BitIdentical | Verdict::NumericallyClose { .. })
     }

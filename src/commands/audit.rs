@@ -29,24 +29,7 @@ pub fn audit(workspace: &Workspace, args: &AuditArgs) -> Result<Outcome> {
     let pipeline_args = with_lock_settings(&args.pipeline, &lock)?;
     let (project, dag) = workspace.load_project(&pipeline_args)?;
     let cache = Cache::open(&workspace.cache, WhenBusy::Wait)?;
-    let mut selected: Vec<_> = if args.stages.is_empty() {
-        dag.order.clone()
-    } else {
-        let mut nodes = Vec::new();
-        for name in &args.stages {
-            let found = dag.find_all(name);
-            if found.is_empty() {
-                return Err(SpecError::plain(format!("`--stage {name}`: stage not found"))
-                    .with_suggestion(name, dag.stages.iter().map(|s| s.id.as_str()))
-                    .into());
-            }
-            nodes.extend(found);
-        }
-        dag.order.iter().copied().filter(|n| nodes.contains(n)).collect()
-    };
-    if let Some(count) = args.sample {
-        selected = sample(&selected, count, args.seed);
-    }
+    let selected = select_stages(&dag, args)?;
     let tolerances: HashMap<String, f64> = project
         .pipelines
         .iter()
@@ -109,6 +92,29 @@ pub fn audit(workspace: &Workspace, args: &AuditArgs) -> Result<Outcome> {
         shown(&written[0])
     );
     Ok(if report.passed() { Outcome::Success } else { Outcome::StageFailed })
+}
+
+/// Returns the stages that `--stage` and `--sample` choose, in run order.
+fn select_stages(dag: &crate::dag::Dag, args: &AuditArgs) -> Result<Vec<petgraph::graph::NodeIndex>> {
+    let mut selected: Vec<_> = if args.stages.is_empty() {
+        dag.order.clone()
+    } else {
+        let mut nodes = Vec::new();
+        for name in &args.stages {
+            let found = dag.find_all(name);
+            if found.is_empty() {
+                return Err(SpecError::plain(format!("`--stage {name}`: stage not found"))
+                    .with_suggestion(name, dag.stages.iter().map(|s| s.id.as_str()))
+                    .into());
+            }
+            nodes.extend(found);
+        }
+        dag.order.iter().copied().filter(|n| nodes.contains(n)).collect()
+    };
+    if let Some(count) = args.sample {
+        selected = sample(&selected, count, args.seed);
+    }
+    Ok(selected)
 }
 
 /// Returns `args` with the lock's profile and overrides when the command

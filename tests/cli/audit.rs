@@ -4,7 +4,7 @@ use serde_json::Value as Json;
 
 use crate::support::{stage, Workspace};
 
-/// A two-stage pipeline whose results depend only on its parameter `n`.
+/// Returns a workspace with a two-stage pipeline whose results depend only on its parameter `n`.
 fn counting_pipeline() -> Workspace {
     let workspace = Workspace::new();
     let text = format!(
