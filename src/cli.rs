@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::spec::Override;
+use crate::spec::{ExecutorKind, Override};
 
 /// Declarative experiment pipelines with a content-hashed cache.
 ///
@@ -72,6 +72,12 @@ pub enum Command {
     Gc,
     /// Print versions, threads, CUDA availability and the cache's size
     Doctor,
+    /// Run one stage of a Slurm job (started by `xp run --executor slurm`)
+    #[command(hide = true)]
+    Worker {
+        /// The job file that `xp run` wrote
+        job: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -101,9 +107,15 @@ pub struct RunArgs {
     #[command(flatten)]
     pub pipeline: PipelineArgs,
 
-    /// Thread budget shared by running stages [default: number of CPUs]
+    /// Thread budget shared by running stages [default: number of CPUs]; with
+    /// `--executor slurm`, the number of Slurm jobs queued at once [default: 100]
     #[arg(short, long, env = "XP_JOBS", value_name = "N")]
     pub jobs: Option<usize>,
+
+    /// Where stages run: `local` processes, or one Slurm batch job each
+    /// [default: the pipeline's `[executor]` kind, else local]
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub executor: Option<ExecutorKind>,
 
     /// After a failure, still run every stage not downstream of it (the
     /// default in a sweep)

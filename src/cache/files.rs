@@ -86,28 +86,40 @@ impl Workspace<'_> {
         Ok(files)
     }
 
-    /// Copies output `rel` (a file or a folder) into the object store. Symbolic
-    /// links and special files are rejected: a link could point outside the
-    /// workspace, and reading a FIFO can block forever.
+    /// Copies output `rel` (a file or a folder) into the object store and
+    /// remembers the stamp of every file stored.
     pub fn store(&self, rel: &str) -> Result<Artifact> {
-        let path = self.absolute(rel);
-        let metadata = fs::symlink_metadata(&path)
-            .with_context(|| format!("failed to read `{}`", path.display()))?;
-        if !metadata.is_dir() {
-            check_regular(&path, &metadata)?;
-            let hash = self.objects.insert_file(&path)?;
-            self.remember(rel, &metadata, &hash)?;
-            let files = BTreeMap::from([(String::new(), record(hash.clone(), &metadata))]);
-            return Ok(Artifact { hash, files });
+        store_output(self.objects, &self.absolute(rel), |inner, metadata, hash| {
+            let file_rel = if inner.is_empty() { rel.to_string() } else { format!("{rel}/{inner}") };
+            self.remember(&file_rel, metadata, hash)
+        })
+    }
+
+    /// Accepts `artifact` as the stored form of output `rel`, which another
+    /// process stored: the workspace copy must hash to it and every object
+    /// it names must be in the store with the recorded size. Rehashing
+    /// remembers the files' stamps, as [`Workspace::store`] does.
+    pub fn adopt(&self, rel: &str, artifact: &Artifact) -> Result<()> {
+        let actual = self.hash(rel)?;
+        if actual.as_deref() != Some(artifact.hash.as_str()) {
+            anyhow::bail!(
+                "output `{rel}` in the workspace does not match the result the job reported \
+                 (hash {}, reported {})",
+                actual.as_deref().unwrap_or("none: missing"),
+                artifact.hash
+            );
         }
-        let mut files = BTreeMap::new();
-        for (inner, metadata) in walk(&path, Links::Reject)? {
-            let hash = self.objects.insert_file(&path.join(&inner))?;
-            self.remember(&format!("{rel}/{inner}"), &metadata, &hash)?;
-            files.insert(inner, record(hash, &metadata));
+        for (inner, file) in &artifact.files {
+            let object = self.objects.path(&file.hash);
+            let size = fs::metadata(&object).map(|m| m.len()).ok();
+            if size != Some(file.size) {
+                anyhow::bail!(
+                    "object `{}` of output `{rel}` file `{inner}` is missing or has the wrong size",
+                    object.display()
+                );
+            }
         }
-        let hash = folder_hash(files.iter().map(|(p, r)| (p.as_str(), r.hash.as_str())));
-        Ok(Artifact { hash, files })
+        Ok(())
     }
 
     /// Returns whether the workspace contains exactly `artifact` at `rel`.
@@ -141,6 +153,35 @@ impl Workspace<'_> {
     pub fn remove(&self, rel: &str) -> Result<()> {
         remove(&self.absolute(rel))
     }
+}
+
+/// Copies the file or folder at `path` into `objects` and returns its
+/// artifact. Calls `stored` with each file's path inside the folder ("" for
+/// a single file), its metadata and hash. Symbolic links and special files are
+/// rejected: a link could point outside the workspace, and reading a FIFO can
+/// block forever.
+pub fn store_output(
+    objects: &ObjectStore,
+    path: &Path,
+    mut stored: impl FnMut(&str, &fs::Metadata, &str) -> Result<()>,
+) -> Result<Artifact> {
+    let metadata =
+        fs::symlink_metadata(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    if !metadata.is_dir() {
+        check_regular(path, &metadata)?;
+        let hash = objects.insert_file(path)?;
+        stored("", &metadata, &hash)?;
+        let files = BTreeMap::from([(String::new(), record(hash.clone(), &metadata))]);
+        return Ok(Artifact { hash, files });
+    }
+    let mut files = BTreeMap::new();
+    for (inner, metadata) in walk(path, Links::Reject)? {
+        let hash = objects.insert_file(&path.join(&inner))?;
+        stored(&inner, &metadata, &hash)?;
+        files.insert(inner, record(hash, &metadata));
+    }
+    let hash = folder_hash(files.iter().map(|(p, r)| (p.as_str(), r.hash.as_str())));
+    Ok(Artifact { hash, files })
 }
 
 fn remove(path: &Path) -> Result<()> {

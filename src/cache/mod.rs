@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-pub use files::Workspace;
-pub use index::{Artifact, Entry, Index, Outcome};
+pub use files::{store_output, Workspace};
+pub use index::{Artifact, Entry, FileRecord, Index, Outcome};
 pub use key::KeyComponents;
 pub use lock::{WhenBusy, WorkspaceBusy, WorkspaceLock};
 pub use objects::{CorruptObject, ObjectStore};

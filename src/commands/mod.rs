@@ -22,9 +22,14 @@ pub enum Outcome {
     /// Every failure was a missing input file.
     InvalidInput,
     Interrupted,
+    /// `xp worker` ended with this exit status.
+    Worker(u8),
 }
 
 pub fn dispatch(cli: Cli) -> Result<Outcome> {
+    if let Command::Worker { job } = &cli.command {
+        return Ok(Outcome::Worker(crate::exec::slurm::remote::run(job)));
+    }
     let workspace = Workspace::new(cli.directory.as_deref(), cli.cache.as_deref())?;
     match cli.command {
         Command::Run(args) => run::run(&workspace, &args, cli.verbose > 0),
@@ -57,6 +62,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
         Command::Compare { pipeline, first, second } => {
             report::compare(&workspace, &pipeline, &first, &second)
         }
+        Command::Worker { .. } => unreachable!("handled before the workspace is opened"),
     }
 }
 

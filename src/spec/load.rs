@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::diagnostic::{closest, Location, SourceFile, SpecError};
 use super::raw::RawFile;
 use super::resolve::resolve_pipeline;
-use super::{Override, Project};
+use super::{ExecutorSettings, Override, Project};
 
 /// A parsed file together with its source, for locating later errors.
 pub(super) struct ParsedFile {
@@ -58,7 +58,13 @@ pub fn load_project(
     if pipelines.is_empty() {
         return Err(SpecError::plain(format!("`{}` declares no stages", root.display())));
     }
-    Ok(Project { pipelines })
+    // `collect` appends each file after the files it includes, so the root is last.
+    let root_file = files.last().expect("the root file was loaded");
+    let executor = match &root_file.raw.executor {
+        Some(table) => super::executor::resolve(&root_file.source, table.get_ref())?,
+        None => ExecutorSettings::default(),
+    };
+    Ok(Project { pipelines, executor })
 }
 
 fn pipeline_location(file: &ParsedFile) -> Location {

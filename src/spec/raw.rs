@@ -28,6 +28,29 @@ pub struct RawFile {
     /// Named sets of parameter values, chosen with `--profile NAME`.
     #[serde(default)]
     pub profiles: IndexMap<String, IndexMap<String, Spanned<toml::Value>>>,
+    /// Where stages run; only the table of the file given to `xp run` counts.
+    pub executor: Option<Spanned<RawExecutor>>,
+}
+
+/// The `[executor]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExecutor {
+    /// `local` or `slurm`; `--executor` overrides it.
+    pub kind: Option<Spanned<String>>,
+    pub partition: Option<Spanned<String>>,
+    pub account: Option<Spanned<String>>,
+    /// Slurm time limit of each job, in a format `sbatch --time` accepts.
+    pub time: Option<Spanned<String>>,
+    /// More arguments for every `sbatch` call.
+    #[serde(default)]
+    pub sbatch_args: Vec<Spanned<String>>,
+    /// Seconds a job may stay pending before xp cancels it.
+    pub start_timeout: Option<Spanned<toml::Value>>,
+    /// Seconds without a heartbeat from `xp run` after which a job stops itself.
+    pub coordinator_timeout: Option<Spanned<toml::Value>>,
+    /// Seconds between two `squeue` calls.
+    pub poll_interval: Option<Spanned<toml::Value>>,
 }
 
 /// One `[stages.NAME]` table.
@@ -54,4 +77,6 @@ pub struct RawStage {
     pub env: IndexMap<String, Spanned<String>>,
     /// CPU threads the stage uses; the scheduler keeps the running sum within `--jobs`.
     pub threads: Option<Spanned<i64>>,
+    /// Memory the stage needs: MiB as an integer, or a string such as `"4G"`.
+    pub memory: Option<Spanned<toml::Value>>,
 }

@@ -261,6 +261,13 @@ impl StageContext<'_> {
                 return Err(SpecError::at(&self.at(t), "`threads` must be at least 1"));
             }
         };
+        let memory_mib = match &raw.memory {
+            None => None,
+            Some(memory) => Some(
+                super::executor::parse_memory(memory.get_ref())
+                    .map_err(|message| SpecError::at(&self.at(memory), message))?,
+            ),
+        };
         let needs = raw
             .needs
             .iter()
@@ -288,6 +295,7 @@ impl StageContext<'_> {
             params,
             env,
             threads,
+            memory_mib,
             location,
         })
     }
