@@ -236,6 +236,11 @@ impl SlurmExecutor {
                 };
             }
             if self.cancelled.load(Ordering::SeqCst) {
+                // `cancel_all` may have run between this job's submission and
+                // its registration, so cancel it here as well.
+                if let Err(err) = queue::cancel(&[id]) {
+                    tracing::warn!(job = id, error = %format!("{err:#}"), "failed to cancel a Slurm job");
+                }
                 self.wait_until_gone(id);
                 bail!("Slurm job {id} was cancelled");
             }

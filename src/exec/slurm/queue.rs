@@ -147,8 +147,11 @@ pub fn cancel(ids: &[u64]) -> Result<()> {
         .stdin(Stdio::null())
         .output()
         .map_err(|err| spawn_error("scancel", err))?;
-    if !output.status.success() {
-        bail!("scancel failed ({}): {}", output.status, stderr_text(&output));
+    let stderr = stderr_text(&output);
+    // A job that ended in the meantime needs no cancelling.
+    let ended = ["already completing or completed", "Invalid job id"];
+    if !output.status.success() && !stderr.lines().all(|line| ended.iter().any(|e| line.contains(e))) {
+        bail!("scancel failed ({}): {stderr}", output.status);
     }
     Ok(())
 }
