@@ -1,6 +1,6 @@
 //! Slurm executor benchmark: the wall-clock cost of running stages as Slurm
-//! jobs instead of local processes, on the one-node cluster that the CLI
-//! tests start (see `tests/cli/slurm/cluster.rs`; needs root).
+//! jobs instead of local processes. It uses the one-node cluster that the CLI
+//! tests start (`tests/cli/slurm/cluster.rs`), which needs root.
 //!
 //! Pipelines: one stage of `true` (the latency of one job), and sweeps of 20
 //! variants whose stage runs `true` or `sleep 1`. Each runs in a fresh
@@ -43,8 +43,8 @@ fn main() {
     }
 }
 
-/// A pipeline whose one stage runs `command` in each of `variants` variants
-/// (no sweep for 1).
+/// Builds a pipeline whose one stage runs `command` in each of `variants`
+/// variants, without a sweep for 1.
 fn sweep(variants: usize, command: &str) -> String {
     let values: Vec<String> = (1..=variants).map(|i| i.to_string()).collect();
     let sweep = if variants > 1 { format!("[sweep]\ni = [{}]\n\n", values.join(", ")) } else { String::new() };

@@ -112,7 +112,7 @@ pub struct RunArgs {
     #[arg(short, long, env = "XP_JOBS", value_name = "N")]
     pub jobs: Option<usize>,
 
-    /// Where stages run: `local` processes, or one Slurm batch job each
+    /// Executor of the stages: `local` processes, or one Slurm batch job each
     /// [default: the pipeline's `[executor]` kind, else local]
     #[arg(long, value_enum, value_name = "KIND")]
     pub executor: Option<ExecutorKind>,

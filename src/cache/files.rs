@@ -158,8 +158,8 @@ impl Workspace<'_> {
 /// Copies the file or folder at `path` into `objects` and returns its
 /// artifact. Calls `stored` with each file's path inside the folder ("" for
 /// a single file), its metadata and hash. Symbolic links and special files are
-/// rejected: a link could point outside the workspace, and reading a FIFO can
-/// block forever.
+/// rejected, because a link could point outside the workspace and reading a
+/// FIFO can block forever.
 pub fn store_output(
     objects: &ObjectStore,
     path: &Path,

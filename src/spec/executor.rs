@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::diagnostic::{Location, SourceFile, SpecError};
 use super::raw::RawExecutor;
 
-/// Where stages run.
+/// The executor that runs a pipeline's stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExecutorKind {
     /// As child processes of `xp`.
@@ -30,9 +30,9 @@ pub struct ExecutorSettings {
     pub time: Option<String>,
     /// Passed to every `sbatch` call after xp's own arguments.
     pub sbatch_args: Vec<String>,
-    /// How long a job may stay pending before xp cancels it and fails its stage.
+    /// Maximum time a job may stay pending before xp cancels it and fails its stage.
     pub start_timeout: Option<Duration>,
-    /// How long a job waits without a heartbeat from `xp run` before it stops itself.
+    /// Time without a heartbeat from `xp run` after which a job stops itself.
     pub coordinator_timeout: Option<Duration>,
     /// Time between two `squeue` calls.
     pub poll_interval: Option<Duration>,

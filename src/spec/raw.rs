@@ -28,7 +28,7 @@ pub struct RawFile {
     /// Named sets of parameter values, chosen with `--profile NAME`.
     #[serde(default)]
     pub profiles: IndexMap<String, IndexMap<String, Spanned<toml::Value>>>,
-    /// Where stages run; only the table of the file given to `xp run` counts.
+    /// The executor and its settings. Only the table of the file given to `xp run` counts.
     pub executor: Option<Spanned<RawExecutor>>,
 }
 

@@ -22,7 +22,7 @@ fn xp(cluster: &Cluster, workspace: &Workspace, args: &[&str]) -> Run {
 /// itself 5 s after the last heartbeat.
 const EXECUTOR: &str = "[executor]\nkind = \"slurm\"\npoll_interval = 0.2\ncoordinator_timeout = 5\n\n";
 
-/// A three-stage chain: `a` writes a file, `b` a folder from it, `c` sums up.
+/// Builds a three-stage chain: `a` writes a file, `b` a folder from it, `c` counts lines.
 fn chain(name: &str, executor: &str) -> String {
     format!(
         "name = \"{name}\"\n{executor}{}{}{}",
@@ -64,8 +64,7 @@ fn chain_matches_local_run() {
     assert_eq!(remote.executions("a"), 1);
     assert!(remote.objects().len() >= 5, "{:?}", remote.objects());
 
-    // The keys are the executor's business of neither run: a local rerun finds
-    // everything cached.
+    // The keys do not depend on the executor, so a local rerun finds everything cached.
     let rerun = remote.xp(&["run", "p.toml"]).success();
     assert!(rerun.stderr.contains("0 ran, 3 cached"), "{}", rerun.stderr);
     let jobs = cluster.jobs_of("slurm_chain");
@@ -174,7 +173,7 @@ fn job_that_never_starts_times_out() {
     assert!(cluster.active_jobs_of("slurm_never").is_empty(), "{:?}", cluster.jobs_of("slurm_never"));
 }
 
-/// A stage that signals it started and then runs for a minute.
+/// Writes a pipeline whose stage signals that it started and then runs for a minute.
 fn slow_pipeline(name: &str) -> Workspace {
     let workspace = Workspace::new();
     let text = format!(

@@ -37,7 +37,7 @@ pub struct WorkerJob {
     pub outputs: Vec<String>,
     /// The cache folder, whose object store receives the outputs.
     pub cache: PathBuf,
-    /// Where the worker writes its [`JobResult`].
+    /// Path of the worker's [`JobResult`].
     pub result: PathBuf,
     pub coordinator: Coordinator,
 }
@@ -48,7 +48,7 @@ pub struct Coordinator {
     pub host: String,
     pub pid: u32,
     /// The process's start time in clock ticks after boot (field 22 of
-    /// `/proc/PID/stat`), which tells it apart from a later process with the same pid.
+    /// `/proc/PID/stat`), which differs for a later process with the same pid.
     pub start_ticks: Option<u64>,
     /// The file whose content the coordinator changes every second.
     pub heartbeat: PathBuf,
@@ -56,7 +56,7 @@ pub struct Coordinator {
     pub timeout_ms: u64,
 }
 
-/// How a job ended, as its worker reports it.
+/// The outcome of a job, as its worker reports it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobResult {

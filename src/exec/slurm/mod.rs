@@ -3,8 +3,8 @@
 //! filesystem that the nodes share, at the same paths.
 //!
 //! The worker runs the stage, stores its outputs as objects and writes a
-//! result manifest; only the coordinating `xp run` opens the index, and it
-//! records a result after checking the manifest against the workspace (see
+//! result manifest. Only the coordinating `xp run` opens the index. It records
+//! a result after checking the manifest against the workspace (see
 //! `Worker::adopt`). The scheduler stays in `xp run`: it submits a stage
 //! when its dependencies have settled, so caching and early cutoff work as
 //! with the local executor, and a run with everything cached submits nothing.
@@ -91,11 +91,13 @@ impl SlurmExecutor {
         queue::check_installed("sbatch")?;
         let slurm_dir = cache.join("slurm");
         cancel_leftovers(&slurm_dir)?;
+
         let pid = std::process::id();
         let run_dir = slurm_dir.join(format!("run-{pid}-{}", super::worker::unix_ms()));
         fs::create_dir_all(&run_dir).with_context(|| format!("failed to create `{}`", run_dir.display()))?;
         let heartbeat_path = run_dir.join("heartbeat");
         let (stop, handle) = start_heartbeat(&heartbeat_path)?;
+
         let timeout = settings.coordinator_timeout.unwrap_or(DEFAULT_COORDINATOR_TIMEOUT);
         let coordinator = Coordinator {
             host: super::worker::hostname(),
@@ -143,6 +145,7 @@ impl SlurmExecutor {
             coordinator: self.coordinator.clone(),
         };
         job::write_atomically(&job_path, &job)?;
+
         let args = self.sbatch_args(stage, task.workspace, task.log);
         let script = format!(
             "#!/bin/sh\nexec {} worker {}\n",
@@ -150,6 +153,7 @@ impl SlurmExecutor {
             shell_quote(&job_path.to_string_lossy())
         );
         let id = queue::submit(&args, &script)?;
+
         self.submitted.fetch_add(1, Ordering::Relaxed);
         self.record_job_id(id);
         tracing::debug!(stage = %stage.id, job = id, "submitted Slurm job");
@@ -274,8 +278,8 @@ impl SlurmExecutor {
         }
     }
 
-    /// Reports a job that Slurm says has ended; its result may have appeared
-    /// since the last check.
+    /// Reports a job that `squeue` lists as ended. Its result may have
+    /// appeared since the last check.
     fn ended_without_result(&self, id: u64, result_path: &Path, state: &str) -> Result<Produced> {
         if job::read_result(result_path)?.is_some() {
             return self.wait(id, result_path);
@@ -332,7 +336,7 @@ impl Executor for SlurmExecutor {
         self.cancel_unsettled();
     }
 
-    /// Every job takes one slot: `--jobs` limits the jobs in the queue at
+    /// Returns 1 for every stage: `--jobs` limits the jobs in the queue at
     /// once, and Slurm allocates each job's CPUs.
     fn slots(&self, _stage: &Stage) -> usize {
         1

@@ -85,7 +85,7 @@ pub fn submit(args: &[String], script: &str) -> Result<u64> {
     id.parse().with_context(|| format!("`sbatch --parsable` printed `{}`, not a job id", stdout.trim()))
 }
 
-/// Returns the states of the jobs in `ids` that Slurm still knows; a job
+/// Returns the states of the jobs in `ids` that slurmctld still lists. A job
 /// that ended more than `MinJobAge` ago (300 s by default) is absent.
 pub fn states(ids: &[u64]) -> Result<HashMap<u64, JobState>> {
     if ids.is_empty() {
@@ -99,7 +99,7 @@ pub fn states(ids: &[u64]) -> Result<HashMap<u64, JobState>> {
         .map_err(|err| spawn_error("squeue", err))?;
     let stderr = stderr_text(&output);
     if !output.status.success() {
-        // squeue fails this way only when it knows none of the ids.
+        // squeue fails this way only when it lists none of the ids.
         if stderr.contains("Invalid job id") {
             return Ok(HashMap::new());
         }

@@ -3,10 +3,10 @@
 //! declared outputs as objects, and writes a [`JobResult`] for the
 //! coordinating `xp run`. It never opens the cache index.
 //!
-//! A watchdog thread stops the stage and exits when the coordinator is gone:
-//! at once when the coordinator ran on this host and its process has ended,
-//! otherwise when the heartbeat file is missing or has not changed for the
-//! coordinator's timeout.
+//! A watchdog thread stops the stage and exits when the coordinator is gone.
+//! When the coordinator ran on this host, that is as soon as its process has
+//! ended. Otherwise it is when the heartbeat file is missing or has not
+//! changed for the coordinator's timeout.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -72,12 +72,14 @@ fn run_stage(job: &WorkerJob, job_path: &Path) -> Result<ResultManifest> {
     // The job's stdout is the stage log, which Slurm opened for this process.
     let log = std::io::stdout().as_fd().try_clone_to_owned().context("failed to duplicate stdout")?;
     process::run_logged(command, File::from(log))?;
+
     let duration_ms = started.elapsed().as_millis() as u64;
     for output in &job.outputs {
         if !job.workspace.join(output).exists() {
             bail!("stage finished but did not write its declared output `{output}`");
         }
     }
+
     let objects = ObjectStore::open(&job.cache)?;
     let mut outputs = BTreeMap::new();
     for output in &job.outputs {
@@ -117,16 +119,16 @@ fn watch(coordinator: &Coordinator) {
 
 /// Returns why the coordinator counts as gone, or `None` while it runs.
 fn coordinator_gone(coordinator: &Coordinator, heartbeat: &mut Heartbeat) -> Option<String> {
-    let who = format!("the coordinating `xp run` (pid {} on {})", coordinator.pid, coordinator.host);
+    let coordinator_name = format!("the coordinating `xp run` (pid {} on {})", coordinator.pid, coordinator.host);
     if coordinator.host == hostname() && coordinator.start_ticks.is_some() {
         let now = job::process_start_ticks(coordinator.pid);
         if now != coordinator.start_ticks {
-            return Some(format!("{who} has exited"));
+            return Some(format!("{coordinator_name} has exited"));
         }
     }
     let content = match fs::read_to_string(&coordinator.heartbeat) {
         Ok(content) => content,
-        Err(err) => return Some(format!("{who} is gone: heartbeat file `{}`: {err}", coordinator.heartbeat.display())),
+        Err(err) => return Some(format!("{coordinator_name} is gone: heartbeat file `{}`: {err}", coordinator.heartbeat.display())),
     };
     let now = Instant::now();
     if heartbeat.content.as_deref() != Some(content.as_str()) {
@@ -136,5 +138,5 @@ fn coordinator_gone(coordinator: &Coordinator, heartbeat: &mut Heartbeat) -> Opt
     }
     let unchanged = now - heartbeat.changed.unwrap_or(now);
     let limit = Duration::from_millis(coordinator.timeout_ms);
-    (unchanged > limit).then(|| format!("{who} wrote no heartbeat for {:.0}s", unchanged.as_secs_f64()))
+    (unchanged > limit).then(|| format!("{coordinator_name} wrote no heartbeat for {:.0}s", unchanged.as_secs_f64()))
 }

@@ -1,7 +1,7 @@
 //! A real single-node Slurm cluster for tests and benchmarks: munged,
-//! slurmctld and slurmd from Debian's `munge` and `slurm-wlm` packages,
-//! started once per process with their own configuration, sockets, ports and
-//! state under a temporary folder, and stopped when the process exits.
+//! slurmctld and slurmd from Debian's `munge` and `slurm-wlm` packages. They
+//! start once per process, with their own configuration, sockets, ports and
+//! state under a temporary folder, and stop when the process exits.
 //!
 //! The packages are installed with apt-get when missing. That and starting
 //! the daemons need root; without root, or when the installation fails,
@@ -130,9 +130,10 @@ impl Cluster {
         }
     }
 
-    /// A one-node cluster on 127.0.0.1 with ports no other Slurm uses.
-    /// `batch_sched_delay=0` starts a batch job as soon as it is submitted;
-    /// Slurm 22.05's default of 3 s would add up to 3 s to every job.
+    /// Returns the configuration of a one-node cluster on 127.0.0.1, with
+    /// ports that no other Slurm uses. `batch_sched_delay=0` starts a batch
+    /// job as soon as it is submitted, because Slurm 22.05's default of 3 s
+    /// added up to 3 s to every job.
     fn slurm_conf(&self, munge_socket: &Path) -> Result<String, String> {
         let host = hostname()?;
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -171,15 +172,15 @@ impl Cluster {
         ))
     }
 
-    /// A Slurm client command that talks to this cluster.
+    /// Builds a Slurm client command that talks to this cluster.
     pub fn client(&self, program: &str) -> Command {
         let mut command = Command::new(program);
         command.env("SLURM_CONF", &self.conf).stdin(Stdio::null());
         command
     }
 
-    /// Lists `(job name, state)` of every job Slurm still knows whose name
-    /// starts with `xp:PIPELINE/`, ended ones included.
+    /// Lists `(job name, state)` of every job that slurmctld still lists and
+    /// whose name starts with `xp:PIPELINE/`, ended ones included.
     pub fn jobs_of(&self, pipeline: &str) -> Vec<(String, String)> {
         let output = self
             .client("squeue")
