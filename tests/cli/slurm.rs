@@ -69,6 +69,9 @@ fn chain_matches_local_run() {
     assert!(rerun.stderr.contains("0 ran, 3 cached"), "{}", rerun.stderr);
     let jobs = cluster.jobs_of("slurm_chain");
     assert_eq!(jobs.len(), 3, "{jobs:?}");
+    // Stage b declares `threads = 2` and `memory = "100M"`.
+    assert_eq!(cluster.resources_of("xp:slurm_chain/b"), ("2".to_string(), "100M".to_string()));
+    assert_eq!(cluster.resources_of("xp:slurm_chain/a").0, "1");
 }
 
 #[test]
@@ -94,6 +97,33 @@ fn sweep_matches_local_run() {
             assert_eq!(remote.read(path), local.read(path), "{path} differs");
         }
     }
+}
+
+#[test]
+fn builtin_stage_matches_local_run() {
+    let Some(cluster) = cluster("builtin_stage_matches_local_run") else { return };
+    let xp_torch = std::path::Path::new(env!("CARGO_BIN_EXE_xp")).with_file_name("xp-torch");
+    assert!(xp_torch.is_file(), "{} is missing; run `cargo build --workspace` first", xp_torch.display());
+    let data = tempfile::tempdir().unwrap();
+    let source = data.path().join("data.csv");
+    fs::write(&source, "x,y\n1,2\n").unwrap();
+    let sha = std::process::Command::new("sha256sum").arg(&source).output().unwrap();
+    let sha = String::from_utf8_lossy(&sha.stdout).split_whitespace().next().unwrap().to_string();
+    let text = format!(
+        "name = \"slurm_builtin\"\n\n[stages.fetch]\nkind = \"download\"\n\n\
+         [[stages.fetch.params.files]]\nname = \"data.csv\"\n\
+         sources = [{{ url = \"file://{}\", sha256 = \"{sha}\" }}]\n",
+        source.display()
+    );
+    let local = Workspace::new();
+    local.write("p.toml", &text);
+    local.xp(&["run", "p.toml"]).success();
+    let remote = Workspace::new();
+    remote.write("p.toml", &text);
+    let run = xp(cluster, &remote, &["run", "--executor", "slurm", "p.toml"]).success();
+    assert!(run.stderr.contains("submitted 1 Slurm job\n"), "{}", run.stderr);
+    assert_eq!(remote.read("build/slurm_builtin/fetch/data.csv"), "x,y\n1,2\n");
+    assert_eq!(entries(&remote), entries(&local));
 }
 
 #[test]

@@ -197,6 +197,19 @@ impl Cluster {
             .collect()
     }
 
+    /// Returns the CPUs and memory that Slurm allocated to the job named `name`.
+    pub fn resources_of(&self, name: &str) -> (String, String) {
+        let output = self
+            .client("squeue")
+            .args(["--noheader", "--states=all", "--format=%j|%C|%m"])
+            .output()
+            .expect("run squeue");
+        let text = String::from_utf8_lossy(&output.stdout);
+        let line = text.lines().find(|line| line.split('|').next() == Some(name));
+        let fields: Vec<&str> = line.unwrap_or_else(|| panic!("job {name} not found in:\n{text}")).split('|').collect();
+        (fields[1].to_string(), fields[2].trim().to_string())
+    }
+
     /// Lists the jobs of `pipeline` that are pending, running or completing,
     /// as plain `squeue` shows them.
     pub fn active_jobs_of(&self, pipeline: &str) -> Vec<(String, String)> {
