@@ -64,6 +64,7 @@ fn time_run(pipeline: &str, args: &[&str], slurm_conf: &Path) -> Duration {
         .current_dir(dir.path())
         .env("SLURM_CONF", slurm_conf)
         .env_remove("XP_JOBS")
+        .env("XDG_CONFIG_HOME", dir.path().join(".config"))
         .stdin(Stdio::null())
         .output()
         .expect("start xp");

@@ -1,7 +1,9 @@
 //! Command-line arguments. Environment variables are read here and nowhere
 //! else: `XP_CACHE` (cache folder), `XP_JOBS` (thread budget), `XP_DISTDIR`
-//! (download mirror) and `HOME` or `XDG_CACHE_HOME` (its default); logging
-//! also honours `RUST_LOG` and `NO_COLOR`.
+//! (download mirror) and `HOME` or `XDG_CACHE_HOME` (its default), and
+//! `XDG_CONFIG_HOME` (the user configuration). Logging also honours
+//! `RUST_LOG` and `NO_COLOR`, and Slurm's client commands read their own
+//! variables, such as `SLURM_CONF`.
 
 use std::path::PathBuf;
 
@@ -113,7 +115,8 @@ pub struct RunArgs {
     pub jobs: Option<usize>,
 
     /// Executor of the stages: `local` processes, or one Slurm batch job each
-    /// [default: the pipeline's `[executor]` kind, else local]
+    /// [default: the `[executor]` kind of the pipeline or of
+    /// ~/.config/xp/config.toml, else local]
     #[arg(long, value_enum, value_name = "KIND")]
     pub executor: Option<ExecutorKind>,
 
@@ -140,6 +143,16 @@ pub struct RunArgs {
 pub enum DagFormat {
     Dot,
     Mermaid,
+}
+
+/// Returns the user configuration file: `$XDG_CONFIG_HOME/xp/config.toml`,
+/// or `~/.config/xp/config.toml`.
+pub fn user_config_path() -> Option<PathBuf> {
+    let config = match std::env::var_os("XDG_CONFIG_HOME") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(std::env::var_os("HOME")?).join(".config"),
+    };
+    Some(config.join("xp").join("config.toml"))
 }
 
 /// Returns the per-user download mirror that `make run` fills: `$XDG_CACHE_HOME/xp/distdir`,

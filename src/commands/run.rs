@@ -12,7 +12,7 @@ use crate::cache::{Cache, WhenBusy};
 use crate::cli::{PipelineArgs, RunArgs};
 use crate::dag::Dag;
 use crate::exec::{self, Executor, LocalExecutor, Planned, RunOptions, SlurmExecutor};
-use crate::spec::{ExecutorKind, SpecError};
+use crate::spec::{load_user_settings, ExecutorKind, ExecutorSettings, SpecError};
 
 /// Slurm jobs queued or running at once when `--jobs` is not given.
 const SLURM_DEFAULT_JOBS: usize = 100;
@@ -23,7 +23,12 @@ pub fn run(workspace: &Workspace, args: &RunArgs, verbose: bool) -> Result<Outco
     }
     let (project, dag) = workspace.load_project(&args.pipeline)?;
     let force = forced_stages(&dag, &args.pipeline.force)?;
-    let kind = args.executor.or(project.executor.kind).unwrap_or(ExecutorKind::Local);
+    let user_settings = match crate::cli::user_config_path() {
+        Some(path) => load_user_settings(&path)?,
+        None => ExecutorSettings::default(),
+    };
+    let settings = project.executor.clone().or(user_settings);
+    let kind = args.executor.or(settings.kind).unwrap_or(ExecutorKind::Local);
     let jobs = match (args.jobs, kind) {
         (Some(0), _) => return Err(SpecError::plain("`--jobs` must be at least 1").into()),
         (Some(jobs), _) => jobs,
@@ -43,7 +48,7 @@ pub fn run(workspace: &Workspace, args: &RunArgs, verbose: bool) -> Result<Outco
     };
     let executor: Box<dyn Executor> = match kind {
         ExecutorKind::Local => Box::new(LocalExecutor { distdir }),
-        ExecutorKind::Slurm => Box::new(SlurmExecutor::start(&project.executor, &cache.root, distdir)?),
+        ExecutorKind::Slurm => Box::new(SlurmExecutor::start(&settings, &cache.root, distdir)?),
     };
     let summary = exec::run(&dag, &cache, &workspace.root, executor.as_ref(), &options)?;
     if let Some(line) = executor.summary() {

@@ -1,13 +1,15 @@
 //! The `[executor]` table: which executor runs the stages, and the settings of
 //! the Slurm executor.
 
+use std::fs;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use toml::Spanned;
 
 use super::diagnostic::{Location, SourceFile, SpecError};
-use super::raw::RawExecutor;
+use super::raw::{RawExecutor, RawUserConfig};
 
 /// The executor that runs a pipeline's stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -18,7 +20,8 @@ pub enum ExecutorKind {
     Slurm,
 }
 
-/// The checked `[executor]` table of the file given to `xp run`.
+/// Checked `[executor]` settings, from the pipeline file given to `xp run`
+/// or from the user configuration.
 #[derive(Debug, Clone, Default)]
 pub struct ExecutorSettings {
     pub kind: Option<ExecutorKind>,
@@ -36,6 +39,46 @@ pub struct ExecutorSettings {
     pub coordinator_timeout: Option<Duration>,
     /// Time between two `squeue` calls.
     pub poll_interval: Option<Duration>,
+}
+
+impl ExecutorSettings {
+    /// Fills the settings this table leaves unset from `defaults`, the user
+    /// configuration's. The `sbatch_args` of both apply, those of `defaults` first.
+    pub fn or(self, defaults: ExecutorSettings) -> ExecutorSettings {
+        let mut sbatch_args = defaults.sbatch_args;
+        sbatch_args.extend(self.sbatch_args);
+        ExecutorSettings {
+            kind: self.kind.or(defaults.kind),
+            partition: self.partition.or(defaults.partition),
+            account: self.account.or(defaults.account),
+            time: self.time.or(defaults.time),
+            sbatch_args,
+            start_timeout: self.start_timeout.or(defaults.start_timeout),
+            coordinator_timeout: self.coordinator_timeout.or(defaults.coordinator_timeout),
+            poll_interval: self.poll_interval.or(defaults.poll_interval),
+        }
+    }
+}
+
+/// Reads the `[executor]` table of the user configuration file at `path`.
+/// A missing file sets nothing.
+pub fn load_user_settings(path: &Path) -> Result<ExecutorSettings, SpecError> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(ExecutorSettings::default()),
+        Err(err) => {
+            return Err(SpecError::plain(format!(
+                "failed to read the user configuration `{}`: {err}",
+                path.display()
+            )))
+        }
+    };
+    let source = Arc::new(SourceFile { path: path.to_path_buf(), text });
+    let raw: RawUserConfig = super::load::parse(&source)?;
+    match raw.executor {
+        Some(table) => resolve(&source, table.get_ref()),
+        None => Ok(ExecutorSettings::default()),
+    }
 }
 
 /// Checks a raw `[executor]` table; errors point at the offending value.

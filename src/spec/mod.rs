@@ -18,7 +18,7 @@ mod variants;
 use std::collections::BTreeMap;
 
 pub use diagnostic::{Location, SpecError};
-pub use executor::{ExecutorKind, ExecutorSettings};
+pub use executor::{load_user_settings, ExecutorKind, ExecutorSettings};
 pub use load::load_project;
 pub use sweep::Variant;
 pub use value::Value;

@@ -32,6 +32,13 @@ pub struct RawFile {
     pub executor: Option<Spanned<RawExecutor>>,
 }
 
+/// A user configuration file, which may set executor defaults.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUserConfig {
+    pub executor: Option<Spanned<RawExecutor>>,
+}
+
 /// The `[executor]` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -281,6 +281,32 @@ fn missing_sbatch_is_reported() {
 }
 
 #[test]
+fn user_config_sets_executor() {
+    let workspace = Workspace::new();
+    workspace.write(".config/xp/config.toml", "[executor]\nkind = \"slurm\"\npartition = \"p\"\n");
+    workspace.write("p.toml", &format!("name = \"p\"\n{}", stage("a", "echo a > a.txt", &[], &["a.txt"])));
+    // Only `sh` is on PATH: the Slurm executor fails for want of sbatch.
+    let bin = workspace.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink("/bin/sh", bin.join("sh")).unwrap();
+    let run = Run::from_output(workspace.command(&["run", "p.toml"]).env("PATH", &bin).output().unwrap());
+    let run = run.expect_code(1);
+    assert!(run.stderr.contains("`sbatch` not found on PATH"), "{}", run.stderr);
+
+    // The pipeline's table overrides the user configuration.
+    let text = workspace.read("p.toml").replace("name = \"p\"\n", "name = \"p\"\n[executor]\nkind = \"local\"\n");
+    workspace.write("p.toml", &text);
+    let run = Run::from_output(workspace.command(&["run", "p.toml"]).env("PATH", &bin).output().unwrap());
+    run.success();
+    assert_eq!(workspace.read("a.txt"), "a\n");
+
+    workspace.write(".config/xp/config.toml", "[executor]\npartiton = \"p\"\n");
+    let run = workspace.xp(&["run", "p.toml"]).expect_code(2);
+    assert!(run.stderr.contains("config.toml:2:1"), "{}", run.stderr);
+    assert!(run.stderr.contains("unknown key `partiton`"), "{}", run.stderr);
+}
+
+#[test]
 fn executor_table_errors_are_located() {
     let cases = [
         ("[executor]\nkind = \"slurn\"\n", "p.toml:3:8", "unknown executor `slurn`"),

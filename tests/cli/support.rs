@@ -85,6 +85,8 @@ impl Workspace {
             .env_remove("XP_CACHE")
             .env_remove("XP_JOBS")
             .env_remove("RUST_LOG")
+            // No user configuration, whatever the account running the tests has.
+            .env("XDG_CONFIG_HOME", self.dir.path().join(".config"))
             .stdin(Stdio::null());
         command
     }
