@@ -236,6 +236,27 @@ fn sigint_leaves_queue_empty() {
 }
 
 #[test]
+fn job_cancelled_outside_xp_fails() {
+    let Some(cluster) = cluster("job_cancelled_outside_xp_fails") else { return };
+    let workspace = slow_pipeline("slurm_scancel");
+    let child = workspace
+        .command(&["run", "p.toml"])
+        .env("SLURM_CONF", &cluster.conf)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start xp");
+    workspace.wait_for("started", Duration::from_secs(60));
+    let cancelled = cluster.client("scancel").arg("--name=xp:slurm_scancel/slow").status().unwrap();
+    assert!(cancelled.success());
+    let run = finish(child).expect_code(1);
+    assert!(run.stderr.contains("FAILED  slurm_scancel/slow  Slurm job"), "{}", run.stderr);
+    assert!(run.stderr.contains("ended with state CANCELLED before writing its result"), "{}", run.stderr);
+    assert!(!workspace.exists("slow.txt"), "the cancelled stage's output was kept");
+    assert!(entries(&workspace).is_empty());
+}
+
+#[test]
 fn sigkill_coordinator_stops_job() {
     let Some(cluster) = cluster("sigkill_coordinator_stops_job") else { return };
     let workspace = slow_pipeline("slurm_sigkill");
