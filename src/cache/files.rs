@@ -274,3 +274,50 @@ fn walk(dir: &Path, links: Links) -> Result<Vec<(String, fs::Metadata)>> {
     files.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(files)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stores `out/` as another process would, through `store_output` alone.
+    fn setup() -> (tempfile::TempDir, Index, ObjectStore, Artifact) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("out/sub")).unwrap();
+        fs::write(dir.path().join("out/a.txt"), "a\n").unwrap();
+        fs::write(dir.path().join("out/sub/b.txt"), "b\n").unwrap();
+        let index = Index::open(&dir.path().join("cache/index")).unwrap();
+        let objects = ObjectStore::open(&dir.path().join("cache")).unwrap();
+        let artifact = store_output(&objects, &dir.path().join("out"), |_, _, _| Ok(())).unwrap();
+        (dir, index, objects, artifact)
+    }
+
+    #[test]
+    fn adopt_accepts_matching_output() {
+        let (dir, index, objects, artifact) = setup();
+        let workspace = Workspace { root: dir.path(), index: &index, objects: &objects };
+        assert_eq!(artifact.files.len(), 2);
+        workspace.adopt("out", &artifact).unwrap();
+        // Adopting remembered the stamps, as storing does.
+        assert!(index.stamp("out/sub/b.txt").is_some());
+        assert_eq!(workspace.store("out").unwrap(), artifact);
+    }
+
+    #[test]
+    fn adopt_rejects_changed_output() {
+        let (dir, index, objects, artifact) = setup();
+        let workspace = Workspace { root: dir.path(), index: &index, objects: &objects };
+        fs::write(dir.path().join("out/a.txt"), "changed\n").unwrap();
+        let message = format!("{:#}", workspace.adopt("out", &artifact).unwrap_err());
+        assert!(message.contains("does not match the result the job reported"), "{message}");
+    }
+
+    #[test]
+    fn adopt_rejects_missing_object() {
+        let (dir, index, objects, artifact) = setup();
+        let workspace = Workspace { root: dir.path(), index: &index, objects: &objects };
+        let hash = &artifact.files["a.txt"].hash;
+        fs::remove_file(objects.path(hash)).unwrap();
+        let message = format!("{:#}", workspace.adopt("out", &artifact).unwrap_err());
+        assert!(message.contains("is missing or has the wrong size"), "{message}");
+    }
+}
