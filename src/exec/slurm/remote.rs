@@ -140,3 +140,55 @@ fn coordinator_gone(coordinator: &Coordinator, heartbeat: &mut Heartbeat) -> Opt
     let limit = Duration::from_millis(coordinator.timeout_ms);
     (unchanged > limit).then(|| format!("{coordinator_name} wrote no heartbeat for {:.0}s", unchanged.as_secs_f64()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn coordinator(host: String, pid: u32, heartbeat: &Path) -> Coordinator {
+        Coordinator {
+            host,
+            pid,
+            start_ticks: job::process_start_ticks(pid),
+            heartbeat: heartbeat.to_path_buf(),
+            timeout_ms: 300,
+        }
+    }
+
+    #[test]
+    fn stale_heartbeat_means_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("heartbeat");
+        fs::write(&path, "1").unwrap();
+        // On another host only the heartbeat counts.
+        let watched = coordinator("elsewhere".into(), std::process::id(), &path);
+        let mut heartbeat = Heartbeat::default();
+        assert_eq!(coordinator_gone(&watched, &mut heartbeat), None);
+        std::thread::sleep(Duration::from_millis(200));
+        fs::write(&path, "2").unwrap();
+        assert_eq!(coordinator_gone(&watched, &mut heartbeat), None);
+        std::thread::sleep(Duration::from_millis(400));
+        let problem = coordinator_gone(&watched, &mut heartbeat).expect("a stale heartbeat");
+        assert!(problem.contains("wrote no heartbeat"), "{problem}");
+        fs::remove_file(&path).unwrap();
+        let problem = coordinator_gone(&watched, &mut Heartbeat::default()).expect("a missing heartbeat");
+        assert!(problem.contains("is gone: heartbeat file"), "{problem}");
+    }
+
+    #[test]
+    fn exited_process_on_this_host_means_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("heartbeat");
+        fs::write(&path, "1").unwrap();
+        let alive = coordinator(hostname(), std::process::id(), &path);
+        assert_eq!(coordinator_gone(&alive, &mut Heartbeat::default()), None);
+
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let mut exited = coordinator(hostname(), child.id(), &path);
+        child.wait().unwrap();
+        // The start time recorded while it ran no longer matches anything.
+        exited.start_ticks = exited.start_ticks.or(Some(1));
+        let problem = coordinator_gone(&exited, &mut Heartbeat::default()).expect("an exited process");
+        assert!(problem.contains("has exited"), "{problem}");
+    }
+}
