@@ -22,7 +22,7 @@ PROFILE ?= quick
 # The download mirror that xp searches by default; see scripts/mirror.sh.
 DISTDIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/xp/distdir
 
-.PHONY: run test build bench doctor
+.PHONY: run test build bench bench-slurm doctor
 
 run: build
 	bash scripts/mirror.sh $(DISTDIR) || echo "xp: could not fill the mirror $(DISTDIR); downloads will use the network"
@@ -36,6 +36,10 @@ build:
 
 bench:
 	cargo bench --locked --profile dev --bench engine
+
+# Starts the same one-node Slurm cluster as the tests; needs root.
+bench-slurm:
+	cargo bench --locked --workspace --profile dev --bench slurm
 
 doctor: build
 	$(XP) doctor

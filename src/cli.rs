@@ -1,13 +1,15 @@
 //! Command-line arguments. Environment variables are read here and nowhere
 //! else: `XP_CACHE` (cache folder), `XP_JOBS` (thread budget), `XP_DISTDIR`
-//! (download mirror) and `HOME` or `XDG_CACHE_HOME` (its default); logging
-//! also honours `RUST_LOG` and `NO_COLOR`.
+//! (download mirror) and `HOME` or `XDG_CACHE_HOME` (its default), and
+//! `XDG_CONFIG_HOME` (the user configuration). Logging also honours
+//! `RUST_LOG` and `NO_COLOR`, and Slurm's client commands read their own
+//! variables, such as `SLURM_CONF`.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::spec::Override;
+use crate::spec::{ExecutorKind, Override};
 
 /// Declarative experiment pipelines with a content-hashed cache.
 ///
@@ -84,6 +86,12 @@ pub enum Command {
     Gc,
     /// Print versions, threads, CUDA availability and the cache's size
     Doctor,
+    /// Run one stage of a Slurm job (started by `xp run --executor slurm`)
+    #[command(hide = true)]
+    Worker {
+        /// The job file that `xp run` wrote
+        job: PathBuf,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -113,9 +121,16 @@ pub struct RunArgs {
     #[command(flatten)]
     pub pipeline: PipelineArgs,
 
-    /// Thread budget shared by running stages [default: number of CPUs]
+    /// Thread budget shared by running stages [default: number of CPUs]; with
+    /// `--executor slurm`, the number of Slurm jobs queued at once [default: 100]
     #[arg(short, long, env = "XP_JOBS", value_name = "N")]
     pub jobs: Option<usize>,
+
+    /// Executor of the stages: `local` processes, or one Slurm batch job each
+    /// [default: the `[executor]` kind of the pipeline or of
+    /// ~/.config/xp/config.toml, else local]
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub executor: Option<ExecutorKind>,
 
     /// After a failure, still run every stage not downstream of it (the
     /// default in a sweep)
@@ -169,6 +184,16 @@ pub struct AuditArgs {
 pub enum DagFormat {
     Dot,
     Mermaid,
+}
+
+/// Returns the user configuration file: `$XDG_CONFIG_HOME/xp/config.toml`,
+/// or `~/.config/xp/config.toml`.
+pub fn user_config_path() -> Option<PathBuf> {
+    let config = match std::env::var_os("XDG_CONFIG_HOME") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(std::env::var_os("HOME")?).join(".config"),
+    };
+    Some(config.join("xp").join("config.toml"))
 }
 
 /// Returns the per-user download mirror that `make run` fills: `$XDG_CACHE_HOME/xp/distdir`,

@@ -35,6 +35,7 @@ pub fn main() -> ExitCode {
         Ok(Outcome::StageFailed) => ExitCode::from(1),
         Ok(Outcome::InvalidInput) => ExitCode::from(2),
         Ok(Outcome::Interrupted) => ExitCode::from(130),
+        Ok(Outcome::Worker(code)) => ExitCode::from(code),
         Err(err) => {
             let code = commands::exit_code(&err);
             if !commands::is_broken_pipe(&err) {

@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use crate::cache::{self, Cache, Entry};
 use crate::dag::Dag;
-use crate::exec::Executor;
+use crate::exec::{Executor, Task};
 use crate::lockfile::{LockFile, LockedStage};
 use crate::spec::Stage;
 
@@ -153,8 +153,10 @@ impl Auditor<'_> {
         if let Some(folder) = log.parent() {
             fs::create_dir_all(folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
         }
+        let task = Task { stage, upstream: &upstream, workspace: scratch, log, key: &locked.key };
+        // Either way the outputs are in the scratch folder, which is all the comparison reads.
         self.executor
-            .execute(stage, &upstream, scratch, log)
+            .execute(&task)
             .with_context(|| format!("the rerun failed; its log is `{}`", log.display()))?;
         let tolerance = self.tolerances.get(&stage.pipeline).copied().unwrap_or(DEFAULT_TOLERANCE);
         compare::classify(scratch, stage, locked, cached, self.cache, tolerance)

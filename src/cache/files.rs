@@ -86,28 +86,40 @@ impl Workspace<'_> {
         Ok(files)
     }
 
-    /// Copies output `rel` (a file or a folder) into the object store. Symbolic
-    /// links and special files are rejected: a link could point outside the
-    /// workspace, and reading a FIFO can block forever.
+    /// Copies output `rel` (a file or a folder) into the object store and
+    /// remembers the stamp of every file stored.
     pub fn store(&self, rel: &str) -> Result<Artifact> {
-        let path = self.absolute(rel);
-        let metadata = fs::symlink_metadata(&path)
-            .with_context(|| format!("failed to read `{}`", path.display()))?;
-        if !metadata.is_dir() {
-            check_regular(&path, &metadata)?;
-            let hash = self.objects.insert_file(&path)?;
-            self.remember(rel, &metadata, &hash)?;
-            let files = BTreeMap::from([(String::new(), record(hash.clone(), &metadata))]);
-            return Ok(Artifact { hash, files });
+        store_output(self.objects, &self.absolute(rel), |inner, metadata, hash| {
+            let file_rel = if inner.is_empty() { rel.to_string() } else { format!("{rel}/{inner}") };
+            self.remember(&file_rel, metadata, hash)
+        })
+    }
+
+    /// Accepts `artifact` as the stored form of output `rel`, which another
+    /// process stored: the workspace copy must hash to it and every object
+    /// it names must be in the store with the recorded size. Rehashing
+    /// remembers the files' stamps, as [`Workspace::store`] does.
+    pub fn adopt(&self, rel: &str, artifact: &Artifact) -> Result<()> {
+        let actual = self.hash(rel)?;
+        if actual.as_deref() != Some(artifact.hash.as_str()) {
+            anyhow::bail!(
+                "output `{rel}` in the workspace does not match the result the job reported \
+                 (hash {}, reported {})",
+                actual.as_deref().unwrap_or("none: missing"),
+                artifact.hash
+            );
         }
-        let mut files = BTreeMap::new();
-        for (inner, metadata) in walk(&path, Links::Reject)? {
-            let hash = self.objects.insert_file(&path.join(&inner))?;
-            self.remember(&format!("{rel}/{inner}"), &metadata, &hash)?;
-            files.insert(inner, record(hash, &metadata));
+        for (inner, file) in &artifact.files {
+            let object = self.objects.path(&file.hash);
+            let size = fs::metadata(&object).map(|m| m.len()).ok();
+            if size != Some(file.size) {
+                anyhow::bail!(
+                    "object `{}` of output `{rel}` file `{inner}` is missing or has the wrong size",
+                    object.display()
+                );
+            }
         }
-        let hash = folder_hash(files.iter().map(|(p, r)| (p.as_str(), r.hash.as_str())));
-        Ok(Artifact { hash, files })
+        Ok(())
     }
 
     /// Returns whether the workspace contains exactly `artifact` at `rel`.
@@ -173,6 +185,35 @@ pub fn hash_artifact(path: &Path, follow_links: bool) -> Result<Option<Artifact>
     }
     let hash = folder_hash(files.iter().map(|(p, r)| (p.as_str(), r.hash.as_str())));
     Ok(Some(Artifact { hash, files }))
+}
+
+/// Copies the file or folder at `path` into `objects` and returns its
+/// artifact. Calls `stored` with each file's path inside the folder ("" for
+/// a single file), its metadata and hash. Symbolic links and special files are
+/// rejected, because a link could point outside the workspace and reading a
+/// FIFO can block forever.
+pub fn store_output(
+    objects: &ObjectStore,
+    path: &Path,
+    mut stored: impl FnMut(&str, &fs::Metadata, &str) -> Result<()>,
+) -> Result<Artifact> {
+    let metadata =
+        fs::symlink_metadata(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    if !metadata.is_dir() {
+        check_regular(path, &metadata)?;
+        let hash = objects.insert_file(path)?;
+        stored("", &metadata, &hash)?;
+        let files = BTreeMap::from([(String::new(), record(hash.clone(), &metadata))]);
+        return Ok(Artifact { hash, files });
+    }
+    let mut files = BTreeMap::new();
+    for (inner, metadata) in walk(path, Links::Reject)? {
+        let hash = objects.insert_file(&path.join(&inner))?;
+        stored(&inner, &metadata, &hash)?;
+        files.insert(inner, record(hash, &metadata));
+    }
+    let hash = folder_hash(files.iter().map(|(p, r)| (p.as_str(), r.hash.as_str())));
+    Ok(Artifact { hash, files })
 }
 
 fn remove(path: &Path) -> Result<()> {
@@ -264,4 +305,51 @@ fn walk(dir: &Path, links: Links) -> Result<Vec<(String, fs::Metadata)>> {
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stores `out/` as another process would, through `store_output` alone.
+    fn setup() -> (tempfile::TempDir, Index, ObjectStore, Artifact) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("out/sub")).unwrap();
+        fs::write(dir.path().join("out/a.txt"), "a\n").unwrap();
+        fs::write(dir.path().join("out/sub/b.txt"), "b\n").unwrap();
+        let index = Index::open(&dir.path().join("cache/index")).unwrap();
+        let objects = ObjectStore::open(&dir.path().join("cache")).unwrap();
+        let artifact = store_output(&objects, &dir.path().join("out"), |_, _, _| Ok(())).unwrap();
+        (dir, index, objects, artifact)
+    }
+
+    #[test]
+    fn adopt_accepts_matching_output() {
+        let (dir, index, objects, artifact) = setup();
+        let workspace = Workspace { root: dir.path(), index: &index, objects: &objects };
+        assert_eq!(artifact.files.len(), 2);
+        workspace.adopt("out", &artifact).unwrap();
+        // Adopting remembered the stamps, as storing does.
+        assert!(index.stamp("out/sub/b.txt").is_some());
+        assert_eq!(workspace.store("out").unwrap(), artifact);
+    }
+
+    #[test]
+    fn adopt_rejects_changed_output() {
+        let (dir, index, objects, artifact) = setup();
+        let workspace = Workspace { root: dir.path(), index: &index, objects: &objects };
+        fs::write(dir.path().join("out/a.txt"), "changed\n").unwrap();
+        let message = format!("{:#}", workspace.adopt("out", &artifact).unwrap_err());
+        assert!(message.contains("does not match the result the job reported"), "{message}");
+    }
+
+    #[test]
+    fn adopt_rejects_missing_object() {
+        let (dir, index, objects, artifact) = setup();
+        let workspace = Workspace { root: dir.path(), index: &index, objects: &objects };
+        let hash = &artifact.files["a.txt"].hash;
+        fs::remove_file(objects.path(hash)).unwrap();
+        let message = format!("{:#}", workspace.adopt("out", &artifact).unwrap_err());
+        assert!(message.contains("is missing or has the wrong size"), "{message}");
+    }
 }

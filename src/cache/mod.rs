@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-pub use files::{hash_artifact, Workspace, VOLATILE};
+pub use files::{hash_artifact, store_output, Workspace, VOLATILE};
 pub use index::{Artifact, Entry, FileRecord, Index, Outcome};
 pub use key::KeyComponents;
 pub use lock::{WhenBusy, WorkspaceBusy, WorkspaceLock};

@@ -26,9 +26,14 @@ pub enum Outcome {
     /// Every failure was a missing input file.
     InvalidInput,
     Interrupted,
+    /// `xp worker` ended with this exit status.
+    Worker(u8),
 }
 
 pub fn dispatch(cli: Cli) -> Result<Outcome> {
+    if let Command::Worker { job } = &cli.command {
+        return Ok(Outcome::Worker(crate::exec::slurm::remote::run(job)));
+    }
     let workspace = Workspace::new(cli.directory.as_deref(), cli.cache.as_deref())?;
     match cli.command {
         Command::Run(args) => run::run(&workspace, &args, cli.verbose > 0),
@@ -67,6 +72,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             Some(_) => Err(SpecError::plain("give two lock files, or a pipeline file and two variants").into()),
             None => lockdiff::compare_locks(&workspace, &pipeline.file.to_string_lossy(), &first),
         },
+        Command::Worker { .. } => unreachable!("handled before the workspace is opened"),
     }
 }
 

@@ -11,8 +11,11 @@ use super::{print_stdout, Outcome, Workspace};
 use crate::cache::{Cache, WhenBusy};
 use crate::cli::{PipelineArgs, RunArgs};
 use crate::dag::Dag;
-use crate::exec::{self, LocalExecutor, Planned, RunOptions};
-use crate::spec::SpecError;
+use crate::exec::{self, Executor, LocalExecutor, Planned, RunOptions, SlurmExecutor};
+use crate::spec::{load_user_settings, ExecutorKind, ExecutorSettings, SpecError};
+
+/// Slurm jobs queued or running at once when `--jobs` is not given.
+const SLURM_DEFAULT_JOBS: usize = 100;
 
 pub fn run(workspace: &Workspace, args: &RunArgs, verbose: bool) -> Result<Outcome> {
     if args.dry_run {
@@ -20,10 +23,17 @@ pub fn run(workspace: &Workspace, args: &RunArgs, verbose: bool) -> Result<Outco
     }
     let (project, dag) = workspace.load_project(&args.pipeline)?;
     let force = forced_stages(&dag, &args.pipeline.force)?;
-    let jobs = match args.jobs {
-        Some(0) => return Err(SpecError::plain("`--jobs` must be at least 1").into()),
-        Some(jobs) => jobs,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    let user_settings = match crate::cli::user_config_path() {
+        Some(path) => load_user_settings(&path)?,
+        None => ExecutorSettings::default(),
+    };
+    let settings = project.executor.clone().or(user_settings);
+    let kind = args.executor.or(settings.kind).unwrap_or(ExecutorKind::Local);
+    let jobs = match (args.jobs, kind) {
+        (Some(0), _) => return Err(SpecError::plain("`--jobs` must be at least 1").into()),
+        (Some(jobs), _) => jobs,
+        (None, ExecutorKind::Slurm) => SLURM_DEFAULT_JOBS,
+        (None, ExecutorKind::Local) => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let cache = Cache::open(&workspace.cache, when_busy(&args.pipeline))?;
     let locked = if args.locked {
@@ -41,8 +51,15 @@ pub fn run(workspace: &Workspace, args: &RunArgs, verbose: bool) -> Result<Outco
         Some(dir) => Some(current.join(dir)),
         None => crate::cli::default_distdir().filter(|dir| dir.is_dir()),
     };
-    let executor = LocalExecutor { distdir };
-    let summary = exec::run(&dag, &cache, &workspace.root, &executor, &options)?;
+    let executor: Box<dyn Executor> = match kind {
+        ExecutorKind::Local => Box::new(LocalExecutor { distdir }),
+        ExecutorKind::Slurm => Box::new(SlurmExecutor::start(&settings, &cache.root, distdir)?),
+    };
+    let summary = exec::run(&dag, &cache, &workspace.root, executor.as_ref(), &options)?;
+    if let Some(line) = executor.summary() {
+        let _ = writeln!(std::io::stderr(), "xp: {line}");
+    }
+    drop(executor);
     let _ = writeln!(
         std::io::stderr(),
         "xp: {}: {} ran, {} cached, {} restored, {} failed, {} skipped in {:.2}s",

@@ -6,6 +6,7 @@ mod freshness;
 pub mod interrupt;
 mod progress;
 mod scheduler;
+pub mod slurm;
 mod worker;
 
 use std::collections::{HashMap, HashSet};
@@ -17,7 +18,8 @@ use petgraph::graph::NodeIndex;
 use crate::cache::{Cache, Entry};
 use crate::dag::Dag;
 
-pub use executor::{Executor, LocalExecutor};
+pub use executor::{Executor, LocalExecutor, Task};
+pub use slurm::SlurmExecutor;
 pub use freshness::Freshness;
 pub use scheduler::{run, RunOptions};
 

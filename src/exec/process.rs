@@ -31,9 +31,15 @@ pub enum ProcessFailure {
 
 /// Runs `command` to completion with its output in `log`. When it started but
 /// failed, the `Err` contains a [`ProcessFailure`].
-pub fn run(mut command: Command, log: &Path) -> Result<()> {
+pub fn run(command: Command, log: &Path) -> Result<()> {
     let out = File::create(log)
         .with_context(|| format!("failed to create the log file `{}`", log.display()))?;
+    run_logged(command, out)
+}
+
+/// Runs `command` to completion with its stdout and stderr going to `out`,
+/// an open file. Failures are reported as by [`run`].
+pub fn run_logged(mut command: Command, out: File) -> Result<()> {
     let err = out.try_clone().context("failed to duplicate the log file handle")?;
     command.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
     let parent = std::process::id() as i32;

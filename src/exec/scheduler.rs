@@ -6,8 +6,9 @@
 //! at once, without a pool thread. Stages to run or restore go to the pool,
 //! whose threads report back over a channel.
 //!
-//! Thread budget: each stage declares `threads`, 1 by default and capped at
-//! `jobs`. A stage starts only when its threads and those of the running stages
+//! Thread budget: each stage takes a share of `jobs`, capped at `jobs`, that
+//! the executor sets: the local executor uses the stage's `threads`, 1 by
+//! default. A stage starts only when its share and those of the running stages
 //! fit in `jobs`, so two 2-thread training stages on 2 cores run one at a time.
 //!
 //! Keys of dependants are computed only when their dependencies have settled,
@@ -61,6 +62,7 @@ struct Scheduler<'a> {
     cache: &'a Cache,
     root: &'a Path,
     options: &'a RunOptions,
+    executor: &'a dyn Executor,
     progress: Progress,
     summary: Summary,
     rank: HashMap<NodeIndex, usize>,
@@ -89,7 +91,7 @@ pub fn run(
         .thread_name(|i| format!("xp-stage-{i}"))
         .build()
         .context("failed to start the worker threads")?;
-    let mut scheduler = Scheduler::new(dag, cache, root, options);
+    let mut scheduler = Scheduler::new(dag, cache, root, options, executor);
     let worker = Worker { cache, root, executor };
     let (sender, receiver) = mpsc::channel::<Report>();
     pool.in_place_scope(|scope| -> Result<()> {
@@ -132,7 +134,13 @@ pub fn run(
 }
 
 impl<'a> Scheduler<'a> {
-    fn new(dag: &'a Dag, cache: &'a Cache, root: &'a Path, options: &'a RunOptions) -> Self {
+    fn new(
+        dag: &'a Dag,
+        cache: &'a Cache,
+        root: &'a Path,
+        options: &'a RunOptions,
+        executor: &'a dyn Executor,
+    ) -> Self {
         let rank: HashMap<NodeIndex, usize> =
             dag.order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
         let mut waiting_on = HashMap::new();
@@ -149,6 +157,7 @@ impl<'a> Scheduler<'a> {
             cache,
             root,
             options,
+            executor,
             progress: Progress::new(dag.order.len(), options.quiet_bars),
             summary: Summary::default(),
             rank,
@@ -176,7 +185,7 @@ impl<'a> Scheduler<'a> {
                 continue;
             }
             let stage = self.dag.stage(node);
-            let threads = stage.threads.clamp(1, self.options.jobs);
+            let threads = self.executor.slots(stage).clamp(1, self.options.jobs);
             if !self.running.is_empty() && self.threads_in_use() + threads > self.options.jobs {
                 deferred.push((rank, node));
                 continue;

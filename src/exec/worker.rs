@@ -1,14 +1,15 @@
 //! The work a pool thread does for one stage: run it and store its outputs,
 //! or copy a stored result back into the workspace.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 
-use super::executor::Executor;
-use crate::cache::{Cache, CorruptObject, Entry, KeyComponents};
+use super::executor::{Executor, Produced, ResultManifest, Task};
+use crate::cache::{Artifact, Cache, CorruptObject, Entry, KeyComponents};
 use crate::spec::Stage;
 
 pub enum Work {
@@ -87,12 +88,26 @@ impl Worker<'_> {
         let log = self.cache.log_path(&stage.id);
         let started_unix_ms = unix_ms();
         let started = Instant::now();
-        let result = self
-            .prepare(stage, &log)
-            .and_then(|()| self.executor.execute(stage, upstream, self.root, &log))
-            .and_then(|()| self.check_outputs(stage));
-        let recorded = result.and_then(|()| {
-            let entry = self.store(stage, components, &log, started_unix_ms, started.elapsed())?;
+        let task = Task { stage, upstream, workspace: self.root, log: &log, key };
+        let result = self.prepare(stage, &log).and_then(|()| self.executor.execute(&task));
+        let recorded = result.and_then(|produced| {
+            let entry = match produced {
+                Produced::InWorkspace => {
+                    self.check_outputs(stage)?;
+                    let run = RunFacts { started_unix_ms, elapsed: started.elapsed(), host: hostname() };
+                    let outputs = self.store(stage)?;
+                    self.entry(stage, components, outputs, &log, run)?
+                }
+                Produced::Stored(manifest) => {
+                    let outputs = self.adopt(stage, key, &manifest)?;
+                    let run = RunFacts {
+                        started_unix_ms: manifest.started_unix_ms,
+                        elapsed: Duration::from_millis(manifest.duration_ms),
+                        host: manifest.host,
+                    };
+                    self.entry(stage, components, outputs, &log, run)?
+                }
+            };
             self.cache.index.record(key, &entry)?;
             Ok(entry)
         });
@@ -129,28 +144,57 @@ impl Worker<'_> {
         Ok(())
     }
 
-    fn store(
-        &self,
-        stage: &Stage,
-        components: KeyComponents,
-        log: &Path,
-        started_unix_ms: u64,
-        elapsed: Duration,
-    ) -> Result<Entry> {
+    fn store(&self, stage: &Stage) -> Result<BTreeMap<String, Artifact>> {
         let workspace = self.cache.workspace(self.root);
-        let mut outputs = std::collections::BTreeMap::new();
+        let mut outputs = BTreeMap::new();
         for output in &stage.outputs {
             outputs.insert(output.value.clone(), workspace.store(&output.value)?);
         }
+        Ok(outputs)
+    }
+
+    /// Checks a manifest of outputs that a job stored: it must be for this
+    /// key, list exactly the declared outputs, and match the workspace.
+    fn adopt(&self, stage: &Stage, key: &str, manifest: &ResultManifest) -> Result<BTreeMap<String, Artifact>> {
+        if manifest.key != key || manifest.stage != stage.id {
+            anyhow::bail!(
+                "the job's result is for stage `{}` key {}, expected `{}` key {key}",
+                manifest.stage,
+                manifest.key,
+                stage.id
+            );
+        }
+        let declared: Vec<&str> = stage.outputs.iter().map(|o| o.value.as_str()).collect();
+        let reported: Vec<&str> = manifest.outputs.keys().map(String::as_str).collect();
+        let mut sorted = declared.clone();
+        sorted.sort_unstable();
+        if sorted != reported {
+            anyhow::bail!("the job reported outputs {reported:?}, but the stage declares {declared:?}");
+        }
+        let workspace = self.cache.workspace(self.root);
+        for (path, artifact) in &manifest.outputs {
+            workspace.adopt(path, artifact)?;
+        }
+        Ok(manifest.outputs.clone())
+    }
+
+    fn entry(
+        &self,
+        stage: &Stage,
+        components: KeyComponents,
+        outputs: BTreeMap<String, Artifact>,
+        log: &Path,
+        run: RunFacts,
+    ) -> Result<Entry> {
         let log = self.cache.objects.insert_file(log)?;
         Ok(Entry {
             stage: stage.id.clone(),
             components,
             outputs,
             log: Some(log),
-            started_unix_ms,
-            duration_ms: elapsed.as_millis() as u64,
-            host: hostname(),
+            started_unix_ms: run.started_unix_ms,
+            duration_ms: run.elapsed.as_millis() as u64,
+            host: run.host,
             xp_version: env!("CARGO_PKG_VERSION").to_string(),
         })
     }
@@ -165,6 +209,13 @@ impl Worker<'_> {
     }
 }
 
+/// When, for how long and where a stage ran.
+struct RunFacts {
+    started_unix_ms: u64,
+    elapsed: Duration,
+    host: String,
+}
+
 fn plain(err: anyhow::Error) -> Failure {
     Failure { message: format!("{err:#}"), log: None }
 }
@@ -175,10 +226,10 @@ fn is_missing(err: &anyhow::Error) -> bool {
     })
 }
 
-fn unix_ms() -> u64 {
+pub(super) fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-fn hostname() -> String {
+pub(super) fn hostname() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "unknown".into(), |h| h.trim().into())
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::diagnostic::{closest, Location, SourceFile, SpecError};
 use super::raw::RawFile;
 use super::resolve::resolve_pipeline;
-use super::{Override, Project};
+use super::{ExecutorSettings, Override, Project};
 
 /// A parsed file together with its source, for locating later errors.
 pub(super) struct ParsedFile {
@@ -58,7 +58,13 @@ pub fn load_project(
     if pipelines.is_empty() {
         return Err(SpecError::plain(format!("`{}` declares no stages", root.display())));
     }
-    Ok(Project { pipelines })
+    // `collect` appends each file after the files it includes, so the root is last.
+    let root_file = files.last().expect("the root file was loaded");
+    let executor = match &root_file.raw.executor {
+        Some(table) => super::executor::resolve(&root_file.source, table.get_ref())?,
+        None => ExecutorSettings::default(),
+    };
+    Ok(Project { pipelines, executor })
 }
 
 fn pipeline_location(file: &ParsedFile) -> Location {
@@ -96,7 +102,7 @@ fn collect(
     let text = fs::read_to_string(path)
         .map_err(|err| read_error(path, included_at, &err.to_string()))?;
     let source = Arc::new(SourceFile { path: path.to_path_buf(), text });
-    let raw = parse(&source)?;
+    let raw: RawFile = parse(&source)?;
     visiting.push(canonical);
     let base = path.parent().unwrap_or(Path::new("."));
     for include in &raw.include {
@@ -116,9 +122,9 @@ fn read_error(path: &Path, included_at: Option<&Location>, cause: &str) -> SpecE
     }
 }
 
-/// Parses TOML into [`RawFile`], turning serde's unknown-field errors into a
-/// located message with a "did you mean" hint.
-fn parse(source: &Arc<SourceFile>) -> Result<RawFile, SpecError> {
+/// Parses TOML into `T`, such as [`RawFile`], turning serde's unknown-field
+/// errors into a located message with a "did you mean" hint.
+pub(super) fn parse<T: serde::de::DeserializeOwned>(source: &Arc<SourceFile>) -> Result<T, SpecError> {
     toml::from_str(&source.text).map_err(|err| {
         let span = err.span().unwrap_or(0..0);
         let location = Location::new(source, span);

@@ -6,6 +6,7 @@
 //! Each error carries the file, line and column it concerns.
 
 mod diagnostic;
+mod executor;
 mod interpolate;
 mod load;
 mod raw;
@@ -17,6 +18,7 @@ mod variants;
 use std::collections::BTreeMap;
 
 pub use diagnostic::{Location, SpecError};
+pub use executor::{load_user_settings, ExecutorKind, ExecutorSettings};
 pub use load::load_project;
 pub use sweep::Variant;
 pub use value::Value;
@@ -25,6 +27,8 @@ pub use value::Value;
 #[derive(Debug)]
 pub struct Project {
     pub pipelines: Vec<Pipeline>,
+    /// The `[executor]` table of the root file; included files' tables are ignored.
+    pub executor: ExecutorSettings,
 }
 
 #[derive(Debug)]
@@ -70,6 +74,8 @@ pub struct Stage {
     pub params: BTreeMap<String, Value>,
     pub env: BTreeMap<String, String>,
     pub threads: usize,
+    /// Memory the stage needs, in MiB; the Slurm executor requests it with `--mem`.
+    pub memory_mib: Option<u64>,
     /// The stage's table in its file.
     pub location: Location,
 }

@@ -30,6 +30,8 @@ pub struct RawFile {
     pub profiles: IndexMap<String, IndexMap<String, Spanned<toml::Value>>>,
     /// Settings of `xp audit` for this pipeline.
     pub audit: Option<RawAudit>,
+    /// The executor and its settings. Only the table of the file given to `xp run` counts.
+    pub executor: Option<Spanned<RawExecutor>>,
 }
 
 /// The `[audit]` table.
@@ -39,6 +41,34 @@ pub struct RawAudit {
     /// Relative difference allowed between the numbers of a rerun and the
     /// stored result for the stage to count as numerically close.
     pub tolerance: Option<Spanned<f64>>,
+}
+
+/// A user configuration file, which may set executor defaults.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUserConfig {
+    pub executor: Option<Spanned<RawExecutor>>,
+}
+
+/// The `[executor]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExecutor {
+    /// `local` or `slurm`; `--executor` overrides it.
+    pub kind: Option<Spanned<String>>,
+    pub partition: Option<Spanned<String>>,
+    pub account: Option<Spanned<String>>,
+    /// Slurm time limit of each job, in a format `sbatch --time` accepts.
+    pub time: Option<Spanned<String>>,
+    /// More arguments for every `sbatch` call.
+    #[serde(default)]
+    pub sbatch_args: Vec<Spanned<String>>,
+    /// Seconds a job may stay pending before xp cancels it.
+    pub start_timeout: Option<Spanned<toml::Value>>,
+    /// Seconds without a heartbeat from `xp run` after which a job stops itself.
+    pub coordinator_timeout: Option<Spanned<toml::Value>>,
+    /// Seconds between two `squeue` calls.
+    pub poll_interval: Option<Spanned<toml::Value>>,
 }
 
 /// One `[stages.NAME]` table.
@@ -65,4 +95,6 @@ pub struct RawStage {
     pub env: IndexMap<String, Spanned<String>>,
     /// CPU threads the stage uses; the scheduler keeps the running sum within `--jobs`.
     pub threads: Option<Spanned<i64>>,
+    /// Memory the stage needs: MiB as an integer, or a string such as `"4G"`.
+    pub memory: Option<Spanned<toml::Value>>,
 }

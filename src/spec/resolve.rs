@@ -274,6 +274,13 @@ impl StageContext<'_> {
                 return Err(SpecError::at(&self.at(t), "`threads` must be at least 1"));
             }
         };
+        let memory_mib = match &raw.memory {
+            None => None,
+            Some(memory) => Some(
+                super::executor::parse_memory(memory.get_ref())
+                    .map_err(|message| SpecError::at(&self.at(memory), message))?,
+            ),
+        };
         let needs = raw
             .needs
             .iter()
@@ -301,6 +308,7 @@ impl StageContext<'_> {
             params,
             env,
             threads,
+            memory_mib,
             location,
         })
     }

@@ -90,6 +90,7 @@ fn same_definition(a: &Stage, b: &Stage) -> bool {
         && a.params == b.params
         && a.env == b.env
         && a.threads == b.threads
+        && a.memory_mib == b.memory_mib
         && values(&a.needs) == values(&b.needs)
         && values(&a.inputs) == values(&b.inputs)
         && values(&a.outputs) == values(&b.outputs)

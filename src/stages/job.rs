@@ -36,6 +36,12 @@ pub struct Upstream {
 }
 
 impl StageJob {
+    /// Writes the job as JSON to `path`.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).context("failed to encode the job file")?;
+        std::fs::write(path, text).with_context(|| format!("failed to write `{}`", path.display()))
+    }
+
     pub fn read(path: &Path) -> Result<StageJob> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("failed to read the job file `{}`", path.display()))?;

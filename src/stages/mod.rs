@@ -11,6 +11,7 @@
 pub mod job;
 pub mod shell;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -61,20 +62,24 @@ pub fn xp_torch_path() -> Result<PathBuf> {
 /// Runs a built-in stage through `xp-torch`; the job file sits next to the log.
 pub fn run_builtin(job: &StageJob, stage: &Stage, log: &Path) -> Result<()> {
     let job_path = log.with_extension("job.json");
-    let text = serde_json::to_string_pretty(job).context("failed to encode the job file")?;
-    std::fs::write(&job_path, text)
-        .with_context(|| format!("failed to write `{}`", job_path.display()))?;
+    job.write(&job_path)?;
+    process::run(builtin_command(job, &job_path, &stage.env)?, log)
+}
+
+/// Builds the `xp-torch stage JOB_FILE` command of a built-in stage whose job
+/// file is at `job_path`.
+pub fn builtin_command(job: &StageJob, job_path: &Path, env: &BTreeMap<String, String>) -> Result<Command> {
     let threads = job.threads.to_string();
     let mut command = Command::new(xp_torch_path()?);
     command
         .arg("stage")
-        .arg(&job_path)
+        .arg(job_path)
         .current_dir(&job.workspace)
-        .env("XP_STAGE", &stage.id)
+        .env("XP_STAGE", &job.stage)
         .env("XP_THREADS", &threads)
         .env("OMP_NUM_THREADS", &threads)
-        .envs(&stage.env);
-    process::run(command, log)
+        .envs(env);
+    Ok(command)
 }
 
 #[cfg(test)]

@@ -9,5 +9,6 @@ mod faults;
 mod reports;
 mod reruns;
 mod scheduling;
+mod slurm;
 mod spec_errors;
 mod sweeps;

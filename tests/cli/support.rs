@@ -17,7 +17,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from_output(output: Output) -> Run {
+    pub fn from_output(output: Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -85,6 +85,8 @@ impl Workspace {
             .env_remove("XP_CACHE")
             .env_remove("XP_JOBS")
             .env_remove("RUST_LOG")
+            // No user configuration, whatever the account running the tests has.
+            .env("XDG_CONFIG_HOME", self.dir.path().join(".config"))
             .stdin(Stdio::null());
         command
     }
