@@ -8,7 +8,8 @@
 //!   `levels` (4) levels;
 //! - `convs` (2): 3x3 convolutions per block;
 //! - `dilations` (none): dilation rates of residual 3x3 convolutions at the
-//!   coarsest level, a list or a comma-separated string such as `"2,4"`;
+//!   coarsest level, a list or a comma-separated string such as `"2,4"`
+//!   (`"none"` or `""` for none);
 //! - `upsampling` (`transpose`, or `bilinear`), `skips` (true);
 //! - `seed` (0): seed of the initial weights.
 //!
@@ -57,7 +58,8 @@ pub fn run(job: &StageJob) -> Result<()> {
 }
 
 /// Returns a list of ints given as a TOML list, a comma-separated string or
-/// one int; an absent parameter or an empty string gives an empty list.
+/// one int. An absent parameter, an empty string or `none` gives an empty
+/// list.
 fn int_list(job: &StageJob, name: &str) -> Result<Vec<i64>> {
     let invalid = |shown: &dyn std::fmt::Display| {
         anyhow::anyhow!("parameter `{name}` of stage `{}` must be a list of ints, not `{shown}`", job.stage)
@@ -65,6 +67,7 @@ fn int_list(job: &StageJob, name: &str) -> Result<Vec<i64>> {
     match job.param(name) {
         None => Ok(Vec::new()),
         Some(Value::Int(i)) => Ok(vec![*i]),
+        Some(Value::Str(text)) if text.trim() == "none" => Ok(Vec::new()),
         Some(Value::Str(text)) => text
             .split(',')
             .map(str::trim)

@@ -160,11 +160,9 @@ fn draw_iou(job: &StageJob, metrics: &Metrics, title: &str, data: &str) -> Resul
             Some(Bar { name: name.to_string(), value, colour: *colour })
         })
         .collect();
-    let title = format!(
-        "{title}: IoU on held-out {data} scenes (mean {:.3}, pixel accuracy {:.3})",
-        metrics.mean_iou, metrics.pixel_accuracy
-    );
-    score_bars(&job.output.join("iou.png"), &title, "intersection over union", &bars)
+    let title = format!("{title}: IoU on held-out {data} scenes");
+    let subtitle = format!("mean IoU {:.3}, pixel accuracy {:.3}", metrics.mean_iou, metrics.pixel_accuracy);
+    score_bars(&job.output.join("iou.png"), (&title, &subtitle), "intersection over union", &bars)
 }
 
 fn draw_history(job: &StageJob, history: &History, title: &str, data: &str) -> Result<()> {

@@ -86,15 +86,17 @@ pub struct Bar {
     pub colour: [u8; 3],
 }
 
-/// Draws horizontal bars of values in [0, 1] with the value at each bar's end.
-pub fn score_bars(path: &Path, title: &str, axis: &str, bars: &[Bar]) -> Result<()> {
+/// Draws horizontal bars of values in [0, 1] with the value at each bar's
+/// end, under a title and a subtitle line.
+pub fn score_bars(path: &Path, (title, subtitle): (&str, &str), axis: &str, bars: &[Bar]) -> Result<()> {
     register_fonts();
-    let (row, left, top) = (34i32, 150i32, 60i32);
+    let (row, left, top) = (34i32, 150i32, 80i32);
     let plot_width = 560i32;
     let height = top + row * bars.len() as i32 + 60;
     let root = BitMapBackend::new(path, ((left + plot_width + 90) as u32, height as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(drawing(path))?;
     root.draw(&Text::new(title, (10, 10), (FONT, 22).into_font())).map_err(drawing(path))?;
+    root.draw(&Text::new(subtitle, (10, 42), (FONT, 16).into_font())).map_err(drawing(path))?;
     for (index, bar) in bars.iter().enumerate() {
         let y = top + index as i32 * row;
         let end = left + (bar.value.clamp(0.0, 1.0) * plot_width as f64) as i32;

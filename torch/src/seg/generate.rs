@@ -244,7 +244,12 @@ impl World {
         let sidewalk = [rng.uniform(1.8, 4.5), rng.uniform(1.8, 4.5)];
         let pick_border = |rng: &mut Rng| if rng.chance(0.65) { Border::Buildings } else { Border::Green };
         let border = [pick_border(rng), pick_border(rng)];
-        let setback = [rng.uniform(0.0, 3.0), rng.uniform(0.0, 3.0)];
+        // Grass verges are wider than the pavement in front of buildings.
+        let setback_of = |border: Border, rng: &mut Rng| match border {
+            Border::Buildings => rng.uniform(0.0, 3.0),
+            Border::Green => rng.uniform(2.0, 9.0),
+        };
+        let setback = [setback_of(border[0], rng), setback_of(border[1], rng)];
         // The camera drives in one of the right-hand lanes.
         let own_lane = rng.int(0, lanes[1] as i64 - 1) as f32;
         let a = -(own_lane + 0.5) * lane_width + rng.uniform(-0.6, 0.6);
@@ -386,7 +391,7 @@ impl World {
         let kerb = self.kerb(side);
         let mut z = rng.uniform(3.0, 15.0);
         let spacing = rng.uniform(12.0, 30.0);
-        while z < 120.0 {
+        while z < 90.0 {
             let x = self.road_centre(z) + kerb + side * rng.uniform(0.4, 0.8);
             self.paint_pole(canvas, x, z, rng);
             z += spacing * rng.uniform(0.8, 1.2);
@@ -402,8 +407,8 @@ impl World {
                 z += spacing * rng.uniform(0.7, 1.4);
             }
         }
-        for _ in 0..rng.int(0, 4) {
-            let z = rng.uniform(4.0, 45.0);
+        for _ in 0..rng.int(0, 5) {
+            let z = rng.uniform(4.0, 32.0);
             let x = self.road_centre(z) + kerb + side * rng.uniform(0.5, self.sidewalk[i] - 0.3);
             self.paint_person(canvas, x, z, rng);
         }
@@ -523,7 +528,7 @@ impl World {
 
     fn paint_pole(&self, canvas: &mut Canvas, x: f32, z: f32, rng: &mut Rng) {
         let height = rng.uniform(5.0, 9.0);
-        let width = rng.uniform(0.18, 0.3);
+        let width = rng.uniform(0.22, 0.4);
         let colour = rng.vary([0.35, 0.36, 0.38], 0.12);
         self.paint_billboard(canvas, (x, z), (width, height), |across, _| {
             Some((shade(colour, 1.0 + across / width * 0.4), id::POLE))
