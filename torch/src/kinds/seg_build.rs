@@ -4,7 +4,7 @@
 //! Upstream: one scene data stage (`seg_generate` or `seg_import`), whose
 //! image size the network must divide. Parameters and defaults:
 //! - `widths`: the encoder's channels per level, a list of ints or a
-//!   comma-separated string; without it, `width` (16) doubled at each of
+//!   comma-separated string; without it, `width` (8) doubled at each of
 //!   `levels` (4) levels;
 //! - `convs` (2): 3x3 convolutions per block;
 //! - `dilations` (none): dilation rates of residual 3x3 convolutions at the
@@ -29,7 +29,7 @@ pub fn run(job: &StageJob) -> Result<()> {
     let widths = match job.param("widths") {
         Some(_) => int_list(job, "widths")?,
         None => {
-            let (width, levels) = (job.int("width", 16)?, job.int("levels", 4)?);
+            let (width, levels) = (job.int("width", 8)?, job.int("levels", 4)?);
             if !(1..=8).contains(&levels) {
                 bail!("`levels` of stage `{}` must be 1 to 8, not {levels}", job.stage);
             }

@@ -10,8 +10,9 @@
 //!   truth of intersection over union (main metric, higher is better);
 //! - `pixel_accuracy`: the fraction of labelled pixels predicted right;
 //! - `per_class_iou`: by class name, `null` for classes absent from the
-//!   ground truth; `confusion_matrix` (rows: true class, columns: predicted
-//!   class, in pixels; train id order, as `class_names`);
+//!   ground truth;
+//! - `confusion_matrix`: pixel counts with rows by true class and columns by
+//!   predicted class, both in train id order as in `class_names`;
 //! - `data`: `synthetic` or `real`, from the data stage.
 //!
 //! Also writes `predictions.safetensors` (`predictions`: u8 train ids

@@ -2,12 +2,14 @@
 //! exact per-pixel labels (see the `seg::generate` module for what a scene
 //! contains).
 //!
-//! No upstream. Parameters and defaults: `width` (192) and `height` (96) in
-//! pixels; `scenes` (2000), the training scenes; `test_scenes` (200), the
-//! held-out scenes, rendered after the training ones from the same stream;
-//! `seed` (1); `samples` (4), how many held-out scenes to also write as PNG
-//! files in the Cityscapes layout under `samples/` (split `test`, city
-//! `synthetic`), with a colour version of each label file.
+//! No upstream. Parameters and defaults:
+//! - `width` (128) and `height` (64), in pixels;
+//! - `scenes` (3000), the training scenes, and `test_scenes` (300), the
+//!   held-out scenes, which are rendered after the training ones;
+//! - `seed` (1);
+//! - `samples` (4): how many held-out scenes to also write as PNG files in
+//!   the Cityscapes layout under `samples/` (split `test`, city
+//!   `synthetic`), each with a colour version of its label file.
 //!
 //! Output: `data.safetensors` and `meta.json` (source `synthetic`), the
 //! format `seg_import` writes too. The same parameters give the same bytes.
@@ -20,10 +22,10 @@ use crate::seg::reader::{layout_pair, write_label_png, write_rgb_png};
 use crate::seg::{class_colour, Scenes};
 
 pub fn run(job: &StageJob) -> Result<()> {
-    let width = job.int("width", 192)?;
-    let height = job.int("height", 96)?;
-    let scenes = job.int("scenes", 2000)?;
-    let test_scenes = job.int("test_scenes", 200)?;
+    let width = job.int("width", 128)?;
+    let height = job.int("height", 64)?;
+    let scenes = job.int("scenes", 3000)?;
+    let test_scenes = job.int("test_scenes", 300)?;
     let seed = job.int("seed", 1)?;
     let samples = job.int("samples", 4)?.clamp(0, test_scenes);
     if !(8..=4096).contains(&width) || !(8..=4096).contains(&height) {

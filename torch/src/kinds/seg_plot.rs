@@ -2,12 +2,13 @@
 //! segmentation network.
 //!
 //! Upstream: one scene data stage, one `seg_train` and one `seg_evaluate`
-//! stage, and optionally a `download` stage. Parameters: `title` (default:
-//! the stage id), the start of every figure's title; `scenes` (4), how many
-//! held-out scenes to show; `real_image` (none), an image file to segment
-//! with the trained model: a file of the upstream `download` stage when it
-//! has one of that name, otherwise a path relative to the workspace (list it
-//! in the stage's `inputs` so that the cache notices when it changes).
+//! stage, and optionally a `download` stage. Parameters:
+//! - `title` (default: the stage id), the start of every figure's title;
+//! - `scenes` (4), how many held-out scenes to show;
+//! - `real_image` (none), an image file to segment with the trained model.
+//!   It is looked up among the files of the upstream `download` stage first,
+//!   then as a path relative to the workspace. List a workspace file in the
+//!   stage's `inputs` so that the cache notices when it changes.
 //!
 //! Output, with every title naming the data as synthetic or real:
 //! - `scenes.png`: image, ground truth, prediction and prediction overlaid
@@ -16,8 +17,8 @@
 //! - `iou.png`: per-class IoU bars in the class colours, with the mean;
 //! - `training.png`: training and validation loss per epoch, and
 //!   `validation.png`: validation mean IoU and pixel accuracy per epoch;
-//! - `confusion.png`: the confusion matrix of the classes present, in
-//!   percent of each true class's pixels;
+//! - `confusion.png`: the confusion matrix of the classes present, each row
+//!   in percent of that true class's pixels;
 //! - `real.png` (with `real_image`): the image, the prediction and the
 //!   overlay, titled as a model trained on synthetic scenes when it was.
 
@@ -87,8 +88,8 @@ fn colour_labels(labels: &[u8]) -> Vec<u8> {
     labels.iter().flat_map(|&label| class_colour(label)).collect()
 }
 
-/// Blends the class colours over the image, half and half; ignored pixels
-/// keep the image.
+/// Blends the class colours half and half over the image. Ignored pixels
+/// keep the image's colour.
 fn overlay(rgb: &[u8], labels: &[u8]) -> Vec<u8> {
     let mut blended = rgb.to_vec();
     for (pixel, &label) in blended.chunks_mut(3).zip(labels) {
@@ -204,7 +205,7 @@ fn draw_confusion(job: &StageJob, metrics: &Metrics, title: &str, data: &str) ->
         })
         .collect();
     let names: Vec<String> = present.iter().map(|&c| CLASSES[c].0.to_string()).collect();
-    let title = format!("{title}: confusion on held-out {data} scenes, % of each true class");
+    let title = format!("{title}: confusion (%), held-out {data} scenes");
     plot::heat_map(&job.output.join("confusion.png"), &title, &percent, &names)
 }
 

@@ -7,9 +7,9 @@
 //! - Adam: `lr` (0.003), `weight_decay` (0), `schedule` (`poly`: the rate
 //!   falls as `lr (1 - step / steps)^0.9`, DeepLab's schedule; or
 //!   `constant`);
-//! - `epochs` (12), `batch_size` (16);
-//! - `validation_split` (0.1): the last this fraction of the training scenes
-//!   is kept out of training and scored after every epoch;
+//! - `epochs` (5), `batch_size` (8);
+//! - `validation_split` (0.1): the fraction of the training scenes, taken
+//!   from the end, that is kept out of training and scored after every epoch;
 //! - `flip` (true): mirrors each training scene left to right with
 //!   probability 1/2;
 //! - `class_weights` (`none`, or `balanced`: each class weighted by the
@@ -72,8 +72,8 @@ pub fn run(job: &StageJob) -> Result<()> {
             "constant" => false,
             other => bail!("`schedule` of stage `{}` must be `poly` or `constant`, not `{other}`", job.stage),
         },
-        epochs: job.int("epochs", 12)?,
-        batch_size: job.int("batch_size", 16)?,
+        epochs: job.int("epochs", 5)?,
+        batch_size: job.int("batch_size", 8)?,
         flip: job.boolean("flip", true)?,
     };
     if settings.epochs < 1 || settings.batch_size < 1 || settings.lr <= 0.0 {
@@ -190,7 +190,7 @@ fn score(network: &SegNet, images: &Tensor, labels: &Tensor, weights: Option<&Te
     (loss_sum / pixels.max(1.0), confusion)
 }
 
-/// Returns the loss weights per class that `class_weights` asks for.
+/// Returns the loss weight of each class for the `class_weights` setting.
 fn class_weights(job: &StageJob, scenes: &Scenes) -> Result<Option<Tensor>> {
     match job.string("class_weights", "none")?.as_str() {
         "none" => Ok(None),

@@ -3,10 +3,10 @@
 //!
 //! Each scene is rendered through a pinhole camera 1.2-1.8 m above a flat
 //! ground, with a depth buffer, so nearer things occlude farther ones:
-//! - a road of 2-6 lanes whose centre line bends as `a + b z + c z^2` metres
-//!   at depth `z`, so it curves towards the horizon; dashed lane lines, solid
-//!   edge lines and sometimes a yellow centre line (labelled road, as in
-//!   Cityscapes);
+//! - a road of 2-6 lanes whose centre line is offset by `a + b z + c z^2`
+//!   metres at depth `z`, so it curves towards the horizon. It has dashed
+//!   lane lines, solid edge lines and sometimes a yellow centre line, all
+//!   labelled road as in Cityscapes;
 //! - a sidewalk with a kerb on each side, then either a row of buildings with
 //!   windows (behind more pavement) or grass with a hedge or tree line;
 //! - poles and trees along the sidewalks, cars in the lanes and parked at the
@@ -492,8 +492,8 @@ impl World {
     }
 
     /// Paints a flat upright shape facing the camera at depth `z`, centred
-    /// on lateral `x`, `width` metres wide and `height` metres high; `shader`
-    /// gets the offset from the centre and the height of each pixel.
+    /// on lateral `x`, `width` metres wide and `height` metres high. The
+    /// `shader` receives each pixel's offset from the centre and its height.
     fn paint_billboard(
         &self,
         canvas: &mut Canvas,
@@ -608,7 +608,7 @@ impl World {
     }
 
     /// Paints a car whose rear is at depth `z`, centred on lateral `x`: its
-    /// rear face and the side face the camera sees.
+    /// rear face and the side face turned towards the camera.
     fn paint_car(&self, canvas: &mut Canvas, x: f32, z: f32, rng: &mut Rng) {
         let width = rng.uniform(1.65, 1.95);
         let height = rng.uniform(1.35, 1.85);
@@ -619,7 +619,7 @@ impl World {
         let glass = rng.vary([0.12, 0.15, 0.2], 0.04);
         let tyre = [0.05, 0.05, 0.05];
         let waist = height * rng.uniform(0.5, 0.6);
-        // The side face the camera sees, at a constant lateral position.
+        // The side face turned towards the camera, at a constant lateral position.
         let near_side = if x > 0.0 { x - width / 2.0 } else { x + width / 2.0 };
         let camera = &self.camera;
         for column in 0..canvas.width {

@@ -23,8 +23,8 @@ use xp::stages::StageJob;
 /// The label of pixels that no class covers; the loss and metrics skip them.
 pub const IGNORE: u8 = 255;
 
-/// Cityscapes' 19 training classes, indexed by train id, with the display
-/// colours of the Cityscapes scripts (`labels.py`).
+/// Cityscapes' 19 training classes, indexed by train id, with their standard
+/// display colours.
 pub const CLASSES: [(&str, [u8; 3]); 19] = [
     ("road", [128, 64, 128]),
     ("sidewalk", [244, 35, 232]),
@@ -177,7 +177,7 @@ impl Scenes {
             let count = images.size()[0];
             if images.size() != [count, 3, h, w] || labels.size() != [count, h, w] {
                 bail!(
-                    "`{}` holds images {:?} and labels {:?}; `meta.json` gives {w}x{h}",
+                    "`{}` contains images {:?} and labels {:?}, but `meta.json` gives {w}x{h}",
                     path.display(),
                     images.size(),
                     labels.size()

@@ -199,7 +199,7 @@ fn segmentation_runs_and_reruns_from_build() {
     // A stage that applies the model to a real photo, here a PNG the test writes.
     let mut text = std::fs::read_to_string(trial.path("segmentation.toml")).unwrap();
     text.push_str(
-        "\n[stages.photo]\nkind = \"seg_plot\"\nneeds = [\"generate\", \"train\", \"evaluate\"]\n\
+        "\n[stages.photo]\nkind = \"seg_plot\"\nneeds = [\"generate\", \"train\", \"evaluate_synthetic\"]\n\
          inputs = [\"street.png\"]\nparams = { real_image = \"street.png\" }\n",
     );
     std::fs::write(trial.path("segmentation.toml"), text).unwrap();
@@ -208,7 +208,8 @@ fn segmentation_runs_and_reruns_from_build() {
 
     let first = succeeded(&trial.xp(&TINY_SEGMENTATION));
     assert_eq!(ran(&first).len(), 6, "{first:?}");
-    let metrics = metrics(&trial, "segmentation");
+    let text = std::fs::read_to_string(trial.path("build/segmentation/evaluate_synthetic/metrics.json")).unwrap();
+    let metrics: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(metrics["main_metric"], "mean_iou");
     assert_eq!(metrics["data"], "synthetic");
     assert!(metrics["mean_iou"].as_f64().unwrap().is_finite());
@@ -224,6 +225,7 @@ fn segmentation_runs_and_reruns_from_build() {
     let changed = succeeded(&trial.xp(&wider));
     let mut rerun = ran(&changed);
     rerun.sort();
-    let expected = ["segmentation/build", "segmentation/evaluate", "segmentation/photo", "segmentation/plot", "segmentation/train"];
+    let expected =
+        ["segmentation/build", "segmentation/evaluate_synthetic", "segmentation/photo", "segmentation/plot", "segmentation/train"];
     assert_eq!(rerun, expected);
 }
