@@ -31,7 +31,10 @@ pub fn run(job: &StageJob) -> Result<()> {
         None => {
             let (width, levels) = (job.int("width", 8)?, job.int("levels", 4)?);
             if !(1..=8).contains(&levels) {
-                bail!("`levels` of stage `{}` must be 1 to 8, not {levels}", job.stage);
+                bail!(
+                    "`levels` of stage `{}` must be 1 to 8, not {levels}",
+                    job.stage
+                );
             }
             (0..levels).map(|level| width << level).collect()
         }
@@ -45,14 +48,22 @@ pub fn run(job: &StageJob) -> Result<()> {
         skips: job.boolean("skips", true)?,
         seed: job.int("seed", 0)?,
     };
-    spec.check().map_err(|err| err.context(format!("stage `{}` cannot build its network", job.stage)))?;
+    spec.check()
+        .map_err(|err| err.context(format!("stage `{}` cannot build its network", job.stage)))?;
     spec.check_size(meta.width, meta.height)?;
 
     tch::manual_seed(spec.seed);
     let vs = VarStore::new(tch::Device::Cpu);
     SegNet::new(&vs.root(), &spec)?;
-    let count: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
-    eprintln!("built an encoder-decoder of {} levels and {count} parameters", spec.widths.len());
+    let count: i64 = vs
+        .trainable_variables()
+        .iter()
+        .map(|t| t.numel() as i64)
+        .sum();
+    eprintln!(
+        "built an encoder-decoder of {} levels and {count} parameters",
+        spec.widths.len()
+    );
     write_json(&job.output.join("seg_model.json"), &spec)?;
     save_weights(&vs, &job.output.join("init.safetensors"))
 }
@@ -62,7 +73,10 @@ pub fn run(job: &StageJob) -> Result<()> {
 /// list.
 fn int_list(job: &StageJob, name: &str) -> Result<Vec<i64>> {
     let invalid = |shown: &dyn std::fmt::Display| {
-        anyhow::anyhow!("parameter `{name}` of stage `{}` must be a list of ints, not `{shown}`", job.stage)
+        anyhow::anyhow!(
+            "parameter `{name}` of stage `{}` must be a list of ints, not `{shown}`",
+            job.stage
+        )
     };
     match job.param(name) {
         None => Ok(Vec::new()),

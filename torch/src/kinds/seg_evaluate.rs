@@ -53,7 +53,11 @@ pub fn run(job: &StageJob) -> Result<()> {
     let network = SegNet::new(&vs.root(), &spec)?;
     load_weights(&mut vs, &trained.join("weights.safetensors"))?;
 
-    let predicted = predict(&network, &scenes.test_images, job.int("batch_size", 16)?.max(1));
+    let predicted = predict(
+        &network,
+        &scenes.test_images,
+        job.int("batch_size", 16)?.max(1),
+    );
     let mut confusion = Confusion::new();
     confusion.add(&predicted, &scenes.test_labels);
     let iou = confusion.iou();
@@ -64,7 +68,11 @@ pub fn run(job: &StageJob) -> Result<()> {
         n_test: scenes.test_images.size()[0],
         mean_iou: confusion.mean_iou(),
         pixel_accuracy: confusion.pixel_accuracy(),
-        per_class_iou: CLASSES.iter().zip(&iou).map(|((name, _), value)| (name.to_string(), *value)).collect(),
+        per_class_iou: CLASSES
+            .iter()
+            .zip(&iou)
+            .map(|((name, _), value)| (name.to_string(), *value))
+            .collect(),
         class_names: CLASSES.iter().map(|(name, _)| name.to_string()).collect(),
         confusion_matrix: confusion.0.clone(),
     };

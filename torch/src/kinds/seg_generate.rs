@@ -29,10 +29,16 @@ pub fn run(job: &StageJob) -> Result<()> {
     let seed = job.int("seed", 1)?;
     let samples = job.int("samples", 4)?.clamp(0, test_scenes);
     if !(8..=4096).contains(&width) || !(8..=4096).contains(&height) {
-        bail!("`width` and `height` of stage `{}` must be 8 to 4096 pixels, not {width}x{height}", job.stage);
+        bail!(
+            "`width` and `height` of stage `{}` must be 8 to 4096 pixels, not {width}x{height}",
+            job.stage
+        );
     }
     if scenes < 1 || test_scenes < 1 {
-        bail!("`scenes` and `test_scenes` of stage `{}` must be at least 1", job.stage);
+        bail!(
+            "`scenes` and `test_scenes` of stage `{}` must be at least 1",
+            job.stage
+        );
     }
     let (w, h) = (width as usize, height as usize);
     let train = generate(w, h, scenes as usize, seed as u64, 0);
@@ -45,14 +51,25 @@ pub fn run(job: &StageJob) -> Result<()> {
         let pair = layout_pair(&root, "test", "synthetic", &name);
         for path in [&pair.image, &pair.label] {
             let folder = path.parent().context("a sample path has no folder")?;
-            std::fs::create_dir_all(folder).with_context(|| format!("failed to create `{}`", folder.display()))?;
+            std::fs::create_dir_all(folder)
+                .with_context(|| format!("failed to create `{}`", folder.display()))?;
         }
         let pixels = w * h;
         let labels = &test.labels[index * pixels..(index + 1) * pixels];
-        write_rgb_png(&pair.image, w as u32, h as u32, &test.images[index * pixels * 3..(index + 1) * pixels * 3])?;
+        write_rgb_png(
+            &pair.image,
+            w as u32,
+            h as u32,
+            &test.images[index * pixels * 3..(index + 1) * pixels * 3],
+        )?;
         write_label_png(&pair.label, w as u32, h as u32, labels)?;
-        let colours: Vec<u8> = labels.iter().flat_map(|&label| class_colour(label)).collect();
-        let colour_path = pair.label.with_file_name(format!("{name}_gtFine_color.png"));
+        let colours: Vec<u8> = labels
+            .iter()
+            .flat_map(|&label| class_colour(label))
+            .collect();
+        let colour_path = pair
+            .label
+            .with_file_name(format!("{name}_gtFine_color.png"));
         write_rgb_png(&colour_path, w as u32, h as u32, &colours)?;
     }
     Scenes::new("synthetic", width, height, train, test).write(&job.output)

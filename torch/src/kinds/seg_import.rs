@@ -23,14 +23,20 @@ use crate::seg::Scenes;
 pub fn run(job: &StageJob) -> Result<()> {
     let root = job.string("root", "")?;
     if root.is_empty() {
-        bail!("stage `{}` needs the parameter `root`, the folder of the Cityscapes-layout data", job.stage);
+        bail!(
+            "stage `{}` needs the parameter `root`, the folder of the Cityscapes-layout data",
+            job.stage
+        );
     }
     let root = job.workspace.join(root);
     let train_pairs = pairs(&root, &job.string("train_split", "train")?)?;
     let test_pairs = pairs(&root, &job.string("test_split", "val")?)?;
     let (mut width, mut height) = (job.int("width", 0)?, job.int("height", 0)?);
     if width < 0 || height < 0 {
-        bail!("`width` and `height` of stage `{}` must not be negative", job.stage);
+        bail!(
+            "`width` and `height` of stage `{}` must not be negative",
+            job.stage
+        );
     }
     if width == 0 || height == 0 {
         let (image, _) = read_pair(&train_pairs[0])?;

@@ -23,7 +23,13 @@ pub struct Swatch {
 
 /// Draws rows of panels side by side under `headers`, scaled up by an
 /// integer factor to about 360 pixels wide, with a colour legend below.
-pub fn panel_rows(path: &Path, title: &str, headers: &[String], rows: &[Vec<Panel>], legend: &[Swatch]) -> Result<()> {
+pub fn panel_rows(
+    path: &Path,
+    title: &str,
+    headers: &[String],
+    rows: &[Vec<Panel>],
+    legend: &[Swatch],
+) -> Result<()> {
     register_fonts();
     let Some(first) = rows.first().and_then(|row| row.first()) else {
         bail!("no panels to draw into `{}`", path.display());
@@ -48,28 +54,52 @@ pub fn panel_rows(path: &Path, title: &str, headers: &[String], rows: &[Vec<Pane
     {
         let size = (canvas_width as u32, canvas_height as u32);
         let root = BitMapBackend::with_buffer(&mut buffer, size).into_drawing_area();
-        root.draw(&Text::new(title, (10, 10), (FONT, 22).into_font())).map_err(drawing(path))?;
+        root.draw(&Text::new(title, (10, 10), (FONT, 22).into_font()))
+            .map_err(drawing(path))?;
         for (column, name) in headers.iter().enumerate() {
             let at = ((gap + column * (cell_width + gap)) as i32, 44);
-            root.draw(&Text::new(name.clone(), at, (FONT, 16).into_font())).map_err(drawing(path))?;
+            root.draw(&Text::new(name.clone(), at, (FONT, 16).into_font()))
+                .map_err(drawing(path))?;
         }
         let legend_top = header + rows.len() * (cell_height + gap) + 8;
         for (index, swatch) in legend.iter().enumerate() {
             let x = (10 + (index % legend_columns) * 170) as i32;
             let y = (legend_top + (index / legend_columns) * swatch_row) as i32;
             let [r, g, b] = swatch.colour;
-            root.draw(&Rectangle::new([(x, y), (x + 18, y + 18)], RGBColor(r, g, b).filled())).map_err(drawing(path))?;
-            root.draw(&Rectangle::new([(x, y), (x + 18, y + 18)], BLACK)).map_err(drawing(path))?;
-            root.draw(&Text::new(swatch.name.clone(), (x + 24, y + 1), (FONT, 15).into_font())).map_err(drawing(path))?;
+            root.draw(&Rectangle::new(
+                [(x, y), (x + 18, y + 18)],
+                RGBColor(r, g, b).filled(),
+            ))
+            .map_err(drawing(path))?;
+            root.draw(&Rectangle::new([(x, y), (x + 18, y + 18)], BLACK))
+                .map_err(drawing(path))?;
+            root.draw(&Text::new(
+                swatch.name.clone(),
+                (x + 24, y + 1),
+                (FONT, 15).into_font(),
+            ))
+            .map_err(drawing(path))?;
         }
         root.present().map_err(drawing(path))?;
     }
-    image::save_buffer(path, &buffer, canvas_width as u32, canvas_height as u32, image::ColorType::Rgb8)
-        .map_err(|err| anyhow::anyhow!("failed to write `{}`: {err}", path.display()))
+    image::save_buffer(
+        path,
+        &buffer,
+        canvas_width as u32,
+        canvas_height as u32,
+        image::ColorType::Rgb8,
+    )
+    .map_err(|err| anyhow::anyhow!("failed to write `{}`: {err}", path.display()))
 }
 
 /// Copies `panel` into the RGB `buffer`, each pixel as a `scale` x `scale` square.
-fn blit(buffer: &mut [u8], buffer_width: usize, panel: &Panel, (left, top): (usize, usize), scale: usize) {
+fn blit(
+    buffer: &mut [u8],
+    buffer_width: usize,
+    panel: &Panel,
+    (left, top): (usize, usize),
+    scale: usize,
+) {
     for y in 0..panel.height * scale {
         for x in 0..panel.width * scale {
             let source = ((y / scale) * panel.width + x / scale) * 3;
@@ -88,35 +118,70 @@ pub struct Bar {
 
 /// Draws horizontal bars of values in [0, 1] with the value at each bar's
 /// end, under a title and a subtitle line.
-pub fn score_bars(path: &Path, (title, subtitle): (&str, &str), axis: &str, bars: &[Bar]) -> Result<()> {
+pub fn score_bars(
+    path: &Path,
+    (title, subtitle): (&str, &str),
+    axis: &str,
+    bars: &[Bar],
+) -> Result<()> {
     register_fonts();
     let (row, left, top) = (34i32, 150i32, 80i32);
     let plot_width = 560i32;
     let height = top + row * bars.len() as i32 + 60;
-    let root = BitMapBackend::new(path, ((left + plot_width + 90) as u32, height as u32)).into_drawing_area();
+    let root = BitMapBackend::new(path, ((left + plot_width + 90) as u32, height as u32))
+        .into_drawing_area();
     root.fill(&WHITE).map_err(drawing(path))?;
-    root.draw(&Text::new(title, (10, 10), (FONT, 22).into_font())).map_err(drawing(path))?;
-    root.draw(&Text::new(subtitle, (10, 42), (FONT, 16).into_font())).map_err(drawing(path))?;
+    root.draw(&Text::new(title, (10, 10), (FONT, 22).into_font()))
+        .map_err(drawing(path))?;
+    root.draw(&Text::new(subtitle, (10, 42), (FONT, 16).into_font()))
+        .map_err(drawing(path))?;
     for (index, bar) in bars.iter().enumerate() {
         let y = top + index as i32 * row;
         let end = left + (bar.value.clamp(0.0, 1.0) * plot_width as f64) as i32;
         let [r, g, b] = bar.colour;
-        root.draw(&Text::new(bar.name.clone(), (10, y + 6), (FONT, 16).into_font())).map_err(drawing(path))?;
-        root.draw(&Rectangle::new([(left, y + 3), (end.max(left + 1), y + row - 5)], RGBColor(r, g, b).filled()))
-            .map_err(drawing(path))?;
-        root.draw(&Rectangle::new([(left, y + 3), (end.max(left + 1), y + row - 5)], BLACK)).map_err(drawing(path))?;
+        root.draw(&Text::new(
+            bar.name.clone(),
+            (10, y + 6),
+            (FONT, 16).into_font(),
+        ))
+        .map_err(drawing(path))?;
+        root.draw(&Rectangle::new(
+            [(left, y + 3), (end.max(left + 1), y + row - 5)],
+            RGBColor(r, g, b).filled(),
+        ))
+        .map_err(drawing(path))?;
+        root.draw(&Rectangle::new(
+            [(left, y + 3), (end.max(left + 1), y + row - 5)],
+            BLACK,
+        ))
+        .map_err(drawing(path))?;
         let label = format!("{:.3}", bar.value);
-        root.draw(&Text::new(label, (end + 6, y + 6), (FONT, 15).into_font())).map_err(drawing(path))?;
+        root.draw(&Text::new(label, (end + 6, y + 6), (FONT, 15).into_font()))
+            .map_err(drawing(path))?;
     }
     let axis_y = top + row * bars.len() as i32 + 4;
-    root.draw(&PathElement::new(vec![(left, axis_y), (left + plot_width, axis_y)], BLACK)).map_err(drawing(path))?;
+    root.draw(&PathElement::new(
+        vec![(left, axis_y), (left + plot_width, axis_y)],
+        BLACK,
+    ))
+    .map_err(drawing(path))?;
     for tick in 0..=5 {
         let x = left + plot_width * tick / 5;
-        root.draw(&PathElement::new(vec![(x, axis_y), (x, axis_y + 5)], BLACK)).map_err(drawing(path))?;
+        root.draw(&PathElement::new(vec![(x, axis_y), (x, axis_y + 5)], BLACK))
+            .map_err(drawing(path))?;
         let label = format!("{:.1}", tick as f64 / 5.0);
-        root.draw(&Text::new(label, (x - 10, axis_y + 8), (FONT, 14).into_font())).map_err(drawing(path))?;
-    }
-    root.draw(&Text::new(axis.to_string(), (left + plot_width / 2 - 20, axis_y + 28), (FONT, 15).into_font()))
+        root.draw(&Text::new(
+            label,
+            (x - 10, axis_y + 8),
+            (FONT, 14).into_font(),
+        ))
         .map_err(drawing(path))?;
+    }
+    root.draw(&Text::new(
+        axis.to_string(),
+        (left + plot_width / 2 - 20, axis_y + 28),
+        (FONT, 15).into_font(),
+    ))
+    .map_err(drawing(path))?;
     root.present().map_err(drawing(path))
 }

@@ -80,7 +80,9 @@ pub fn generate(width: usize, height: usize, count: usize, seed: u64, first: u64
 
 /// Renders scene `index` of `seed`: RGB bytes and train ids, row-major.
 pub fn scene(width: usize, height: usize, seed: u64, index: u64) -> (Vec<u8>, Vec<u8>) {
-    let mut rng = Rng::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng = Rng::new(
+        seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
     let world = World::new(width, height, &mut rng);
     let mut canvas = Canvas::new(width, height);
     world.paint_sky(&mut canvas, &mut rng);
@@ -105,7 +107,13 @@ struct Canvas {
 impl Canvas {
     fn new(width: usize, height: usize) -> Canvas {
         let size = width * height;
-        Canvas { width, height, colour: vec![[0.0; 3]; size], label: vec![IGNORE; size], depth: vec![f32::INFINITY; size] }
+        Canvas {
+            width,
+            height,
+            colour: vec![[0.0; 3]; size],
+            label: vec![IGNORE; size],
+            depth: vec![f32::INFINITY; size],
+        }
     }
 
     fn put(&mut self, x: usize, y: usize, depth: f32, colour: [f32; 3], label: u8) {
@@ -121,7 +129,9 @@ impl Canvas {
 /// Smooth value noise in [0, 1] on a unit grid, from an integer hash.
 fn noise(x: f32, y: f32, salt: u32) -> f32 {
     let hash = |i: i32, j: i32| {
-        let mut h = (i as u32).wrapping_mul(0x8DA6_B343) ^ (j as u32).wrapping_mul(0xD816_3841) ^ salt.wrapping_mul(0xCB1A_B31F);
+        let mut h = (i as u32).wrapping_mul(0x8DA6_B343)
+            ^ (j as u32).wrapping_mul(0xD816_3841)
+            ^ salt.wrapping_mul(0xCB1A_B31F);
         h ^= h >> 13;
         h = h.wrapping_mul(0x5BD1_E995);
         h ^= h >> 15;
@@ -137,7 +147,11 @@ fn noise(x: f32, y: f32, salt: u32) -> f32 {
 }
 
 fn mix(a: [f32; 3], b: [f32; 3], t: f32) -> [f32; 3] {
-    [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t]
+    [
+        a[0] + (b[0] - a[0]) * t,
+        a[1] + (b[1] - a[1]) * t,
+        a[2] + (b[2] - a[2]) * t,
+    ]
 }
 
 fn shade(colour: [f32; 3], factor: f32) -> [f32; 3] {
@@ -242,7 +256,13 @@ impl World {
         let lanes = [rng.int(1, 3) as usize, rng.int(1, 3) as usize];
         let lane_width = rng.uniform(3.0, 3.7);
         let sidewalk = [rng.uniform(1.8, 4.5), rng.uniform(1.8, 4.5)];
-        let pick_border = |rng: &mut Rng| if rng.chance(0.65) { Border::Buildings } else { Border::Green };
+        let pick_border = |rng: &mut Rng| {
+            if rng.chance(0.65) {
+                Border::Buildings
+            } else {
+                Border::Green
+            }
+        };
         let border = [pick_border(rng), pick_border(rng)];
         // Grass verges are wider than the pavement in front of buildings.
         let setback_of = |border: Border, rng: &mut Rng| match border {
@@ -256,7 +276,15 @@ impl World {
         let curve = [a, rng.uniform(-0.08, 0.08), rng.uniform(-0.004, 0.004)];
         let palette = Palette::new(rng);
         let shadow_start = rng.uniform(-15.0, 10.0);
-        let shadow = (shadow_start, shadow_start + rng.uniform(2.0, 12.0), if rng.chance(0.5) { rng.uniform(0.5, 0.8) } else { 1.0 });
+        let shadow = (
+            shadow_start,
+            shadow_start + rng.uniform(2.0, 12.0),
+            if rng.chance(0.5) {
+                rng.uniform(0.5, 0.8)
+            } else {
+                1.0
+            },
+        );
         World {
             camera,
             width,
@@ -305,7 +333,11 @@ impl World {
             let base = mix(p.sky_top, p.sky_horizon, t.powf(1.5));
             for x in 0..canvas.width {
                 let cloud = noise(x as f32 * scale, y as f32 * scale * 2.5, self.salt ^ 7) * 0.7
-                    + noise(x as f32 * scale * 3.0, y as f32 * scale * 6.0, self.salt ^ 8) * 0.3;
+                    + noise(
+                        x as f32 * scale * 3.0,
+                        y as f32 * scale * 6.0,
+                        self.salt ^ 8,
+                    ) * 0.3;
                 let amount = ((cloud - 1.0 + p.cloudiness) * 2.5).clamp(0.0, 1.0);
                 canvas.put(x, y, f32::INFINITY, mix(base, p.cloud, amount), id::SKY);
             }
@@ -338,19 +370,27 @@ impl World {
         let i = Self::side_index(side);
         let kerb = self.kerb(side).abs();
         let lateral = offset.abs();
-        let grain = noise(offset * 1.5, z * 0.6, self.salt) * 0.5 + noise(offset * 6.0, z * 3.0, self.salt ^ 1) * 0.5;
+        let grain = noise(offset * 1.5, z * 0.6, self.salt) * 0.5
+            + noise(offset * 6.0, z * 3.0, self.salt ^ 1) * 0.5;
         let in_shadow = offset > self.shadow.0 && offset < self.shadow.1;
         let light = if in_shadow { self.shadow.2 } else { 1.0 };
         if lateral < kerb {
             let mut colour = shade(p.road, 0.85 + 0.3 * grain);
             if self.is_marking(offset, z, pixel) {
-                colour = if self.centre_line_yellow && offset.abs() < 0.5 { [0.85, 0.7, 0.15] } else { p.marking };
+                colour = if self.centre_line_yellow && offset.abs() < 0.5 {
+                    [0.85, 0.7, 0.15]
+                } else {
+                    p.marking
+                };
             }
             return (shade(colour, light), id::ROAD);
         }
         let beyond = lateral - kerb;
         if beyond < 0.2 {
-            return (shade(mix(p.sidewalk[i], [0.8, 0.8, 0.78], 0.5), light), id::SIDEWALK);
+            return (
+                shade(mix(p.sidewalk[i], [0.8, 0.8, 0.78], 0.5), light),
+                id::SIDEWALK,
+            );
         }
         if beyond < self.sidewalk[i] {
             let tiles = ((beyond * 2.0).fract() < 0.06 || (z * 2.0).fract() < 0.06) as u8 as f32;
@@ -366,7 +406,8 @@ impl World {
     /// True where a lane line covers the ground point.
     fn is_marking(&self, offset: f32, z: f32, pixel: f32) -> bool {
         let half = (0.08f32).max(pixel * 0.35);
-        let dashed = (z / (self.dash.0 + self.dash.1)).fract() < self.dash.0 / (self.dash.0 + self.dash.1);
+        let dashed =
+            (z / (self.dash.0 + self.dash.1)).fract() < self.dash.0 / (self.dash.0 + self.dash.1);
         let left = self.kerb(-1.0);
         let right = self.kerb(1.0);
         // Edge lines, solid, just inside each kerb.
@@ -378,7 +419,11 @@ impl World {
         }
         let lane = offset / self.lane_width;
         let nearest = lane.round();
-        nearest != 0.0 && offset > left + 1.0 && offset < right - 1.0 && (lane - nearest).abs() * self.lane_width < half && dashed
+        nearest != 0.0
+            && offset > left + 1.0
+            && offset < right - 1.0
+            && (lane - nearest).abs() * self.lane_width < half
+            && dashed
     }
 
     /// Paints buildings or greenery, trees, poles and people along `side`.
@@ -396,12 +441,20 @@ impl World {
             self.paint_pole(canvas, x, z, rng);
             z += spacing * rng.uniform(0.8, 1.2);
         }
-        let tree_chance = if self.border[i] == Border::Green { 0.8 } else { 0.35 };
+        let tree_chance = if self.border[i] == Border::Green {
+            0.8
+        } else {
+            0.35
+        };
         if rng.chance(tree_chance) {
             let mut z = rng.uniform(5.0, 20.0);
             let spacing = rng.uniform(8.0, 20.0);
             while z < 150.0 {
-                let inset = if self.border[i] == Border::Green { self.sidewalk[i] + rng.uniform(0.5, 2.0) } else { self.sidewalk[i] * 0.6 };
+                let inset = if self.border[i] == Border::Green {
+                    self.sidewalk[i] + rng.uniform(0.5, 2.0)
+                } else {
+                    self.sidewalk[i] * 0.6
+                };
                 let x = self.road_centre(z) + kerb + side * inset;
                 self.paint_tree(canvas, x, z, rng);
                 z += spacing * rng.uniform(0.7, 1.4);
@@ -419,7 +472,13 @@ impl World {
         let mut start = rng.uniform(-5.0, 3.0);
         while start < 250.0 {
             let length = rng.uniform(8.0, 35.0);
-            let base = [[0.75, 0.7, 0.6], [0.55, 0.35, 0.28], [0.6, 0.6, 0.62], [0.85, 0.85, 0.8], [0.4, 0.4, 0.45]];
+            let base = [
+                [0.75, 0.7, 0.6],
+                [0.55, 0.35, 0.28],
+                [0.6, 0.6, 0.62],
+                [0.85, 0.85, 0.8],
+                [0.4, 0.4, 0.45],
+            ];
             let pick = rng.int(0, 4) as usize;
             let colour = rng.vary(base[pick], 0.08);
             blocks.push(Block {
@@ -432,19 +491,42 @@ impl World {
                 bay: rng.uniform(2.0, 3.5),
             });
             // Sometimes a gap: a side street or a courtyard.
-            start += length + if rng.chance(0.15) { rng.uniform(6.0, 15.0) } else { 0.0 };
+            start += length
+                + if rng.chance(0.15) {
+                    rng.uniform(6.0, 15.0)
+                } else {
+                    0.0
+                };
         }
         let line = self.frontage(side);
-        self.paint_facade(canvas, line, |z| blocks.iter().find(|b| z >= b.start && z < b.end).map(|b| b.height), |z, up| {
-            let block = blocks.iter().find(|b| z >= b.start && z < b.end)?;
-            let along = (z - block.start) / block.bay;
-            let storey = up / block.floor;
-            let in_window = along.fract() > 0.3 && along.fract() < 0.8 && storey.fract() > 0.3 && storey.fract() < 0.75 && storey > 1.0;
-            let shop = storey < 1.0 && storey > 0.15 && along.fract() > 0.1;
-            let colour = if in_window || shop { block.window } else { block.colour };
-            let grime = 0.9 + 0.2 * noise(z * 0.8, up * 0.8, self.salt ^ 3);
-            Some((shade(colour, grime), id::BUILDING))
-        });
+        self.paint_facade(
+            canvas,
+            line,
+            |z| {
+                blocks
+                    .iter()
+                    .find(|b| z >= b.start && z < b.end)
+                    .map(|b| b.height)
+            },
+            |z, up| {
+                let block = blocks.iter().find(|b| z >= b.start && z < b.end)?;
+                let along = (z - block.start) / block.bay;
+                let storey = up / block.floor;
+                let in_window = along.fract() > 0.3
+                    && along.fract() < 0.8
+                    && storey.fract() > 0.3
+                    && storey.fract() < 0.75
+                    && storey > 1.0;
+                let shop = storey < 1.0 && storey > 0.15 && along.fract() > 0.1;
+                let colour = if in_window || shop {
+                    block.window
+                } else {
+                    block.colour
+                };
+                let grime = 0.9 + 0.2 * noise(z * 0.8, up * 0.8, self.salt ^ 3);
+                Some((shade(colour, grime), id::BUILDING))
+            },
+        );
     }
 
     fn paint_hedge(&self, canvas: &mut Canvas, side: f32, rng: &mut Rng) {
@@ -454,10 +536,16 @@ impl World {
         let salt = self.salt ^ 5;
         let height = move |z: f32| low + (high - low) * noise(z * 0.15, 0.5, salt);
         let line = self.frontage(side);
-        self.paint_facade(canvas, line, |z| Some(height(z)), |z, up| {
-            let texture = noise(z * 1.7, up * 1.7, salt ^ 9) * 0.6 + noise(z * 5.0, up * 5.0, salt ^ 10) * 0.4;
-            Some((shade(leaves, 0.55 + 0.7 * texture), id::VEGETATION))
-        });
+        self.paint_facade(
+            canvas,
+            line,
+            |z| Some(height(z)),
+            |z, up| {
+                let texture = noise(z * 1.7, up * 1.7, salt ^ 9) * 0.6
+                    + noise(z * 5.0, up * 5.0, salt ^ 10) * 0.4;
+                Some((shade(leaves, 0.55 + 0.7 * texture), id::VEGETATION))
+            },
+        );
     }
 
     /// Paints a vertical surface that follows the road at lateral `line` from
@@ -474,7 +562,9 @@ impl World {
         for x in 0..canvas.width {
             let u = (x as f32 + 0.5 - camera.width / 2.0) / camera.focal;
             // The column's ray meets the surface where c z^2 + (b - u) z + a + line = 0.
-            let Some(z) = nearest_root(c, b - u, a + line) else { continue };
+            let Some(z) = nearest_root(c, b - u, a + line) else {
+                continue;
+            };
             if !(0.5..300.0).contains(&z) {
                 continue;
             }
@@ -506,7 +596,8 @@ impl World {
             return;
         }
         let left = camera.screen_x(x - width / 2.0, z).floor().max(0.0) as usize;
-        let right = (camera.screen_x(x + width / 2.0, z).ceil().max(0.0) as usize).min(canvas.width);
+        let right =
+            (camera.screen_x(x + width / 2.0, z).ceil().max(0.0) as usize).min(canvas.width);
         let top = camera.screen_y(height, z).floor().max(0.0) as usize;
         let bottom = (camera.screen_y(0.0, z).ceil().max(0.0) as usize).min(canvas.height);
         for y in top..bottom {
@@ -542,26 +633,39 @@ impl World {
         let leaves = rng.vary(self.palette.leaves, 0.08);
         let salt = rng.next_u64() as u32;
         let centre = trunk + radius * 0.8;
-        self.paint_billboard(canvas, (x, z), (radius * 2.4, centre + radius * 1.2), |across, up| {
-            let (dx, dy) = (across / (radius * 1.1), (up - centre) / radius);
-            let ragged = 0.75 + 0.35 * noise(across * 2.0, up * 2.0, salt);
-            if dx * dx + dy * dy < ragged * ragged {
-                let texture = noise(across * 6.0, up * 6.0, salt ^ 1);
-                return Some((shade(leaves, 0.6 + 0.6 * texture - 0.2 * dy), id::VEGETATION));
-            }
-            (across.abs() < 0.15 && up < centre).then_some((bark, id::VEGETATION))
-        });
+        self.paint_billboard(
+            canvas,
+            (x, z),
+            (radius * 2.4, centre + radius * 1.2),
+            |across, up| {
+                let (dx, dy) = (across / (radius * 1.1), (up - centre) / radius);
+                let ragged = 0.75 + 0.35 * noise(across * 2.0, up * 2.0, salt);
+                if dx * dx + dy * dy < ragged * ragged {
+                    let texture = noise(across * 6.0, up * 6.0, salt ^ 1);
+                    return Some((
+                        shade(leaves, 0.6 + 0.6 * texture - 0.2 * dy),
+                        id::VEGETATION,
+                    ));
+                }
+                (across.abs() < 0.15 && up < centre).then_some((bark, id::VEGETATION))
+            },
+        );
     }
 
     fn paint_person(&self, canvas: &mut Canvas, x: f32, z: f32, rng: &mut Rng) {
         let height = rng.uniform(1.55, 1.95);
         let skin = rng.vary([0.75, 0.58, 0.45], 0.2);
-        let top = [rng.uniform(0.1, 0.9), rng.uniform(0.1, 0.9), rng.uniform(0.1, 0.9)];
+        let top = [
+            rng.uniform(0.1, 0.9),
+            rng.uniform(0.1, 0.9),
+            rng.uniform(0.1, 0.9),
+        ];
         let trousers = rng.vary([0.2, 0.22, 0.3], 0.15);
         let stride = rng.uniform(0.0, 0.18);
         let h = height / 1.75;
         self.paint_billboard(canvas, (x, z), (0.6, height), |across, up| {
-            let head = (up - 1.62 * h).powi(2) / (0.12 * h).powi(2) + across.powi(2) / 0.1f32.powi(2);
+            let head =
+                (up - 1.62 * h).powi(2) / (0.12 * h).powi(2) + across.powi(2) / 0.1f32.powi(2);
             if head < 1.0 {
                 return Some((skin, id::PERSON));
             }
@@ -585,7 +689,9 @@ impl World {
             let lanes = self.lanes[Self::side_index(side)];
             let lane = rng.int(0, lanes as i64 - 1) as f32;
             let z = rng.uniform(5.0, 70.0);
-            let x = self.road_centre(z) + side * (lane + 0.5) * self.lane_width + rng.uniform(-0.4, 0.4);
+            let x = self.road_centre(z)
+                + side * (lane + 0.5) * self.lane_width
+                + rng.uniform(-0.4, 0.4);
             self.paint_car(canvas, x, z, rng);
         }
         for side in [-1.0, 1.0] {
@@ -613,14 +719,25 @@ impl World {
         let width = rng.uniform(1.65, 1.95);
         let height = rng.uniform(1.35, 1.85);
         let length = rng.uniform(3.8, 4.9);
-        let paints = [[0.8, 0.1, 0.1], [0.1, 0.2, 0.6], [0.9, 0.9, 0.9], [0.1, 0.1, 0.1], [0.5, 0.5, 0.55], [0.2, 0.45, 0.25]];
+        let paints = [
+            [0.8, 0.1, 0.1],
+            [0.1, 0.2, 0.6],
+            [0.9, 0.9, 0.9],
+            [0.1, 0.1, 0.1],
+            [0.5, 0.5, 0.55],
+            [0.2, 0.45, 0.25],
+        ];
         let pick = rng.int(0, 5) as usize;
         let body = rng.vary(paints[pick], 0.1);
         let glass = rng.vary([0.12, 0.15, 0.2], 0.04);
         let tyre = [0.05, 0.05, 0.05];
         let waist = height * rng.uniform(0.5, 0.6);
         // The side face turned towards the camera, at a constant lateral position.
-        let near_side = if x > 0.0 { x - width / 2.0 } else { x + width / 2.0 };
+        let near_side = if x > 0.0 {
+            x - width / 2.0
+        } else {
+            x + width / 2.0
+        };
         let camera = &self.camera;
         for column in 0..canvas.width {
             let u = (column as f32 + 0.5 - camera.width / 2.0) / camera.focal;
@@ -641,7 +758,9 @@ impl World {
                 if cabin {
                     continue;
                 }
-                let wheel = [length * 0.2, length * 0.8].iter().any(|&w| (along - w).powi(2) + (up - 0.33).powi(2) < 0.33f32.powi(2));
+                let wheel = [length * 0.2, length * 0.8]
+                    .iter()
+                    .any(|&w| (along - w).powi(2) + (up - 0.33).powi(2) < 0.33f32.powi(2));
                 let colour = if wheel {
                     tyre
                 } else if up > waist + 0.08 && up < height - 0.08 {
@@ -696,7 +815,11 @@ impl World {
         let p = &self.palette;
         let mut rgb = Vec::with_capacity(canvas.colour.len() * 3);
         for (colour, &depth) in canvas.colour.iter().zip(&canvas.depth) {
-            let haze = if depth.is_finite() { 1.0 - (-depth * p.haze).exp() } else { 0.0 };
+            let haze = if depth.is_finite() {
+                1.0 - (-depth * p.haze).exp()
+            } else {
+                0.0
+            };
             let colour = mix(*colour, p.sky_horizon, haze * 0.8);
             for (channel, value) in colour.iter().enumerate() {
                 let lit = value * p.brightness * p.tint[channel] + rng.normal() * p.noise;
@@ -728,13 +851,40 @@ impl Palette {
     /// Draws a time of day (clear, overcast or dusk) and the scene's colours.
     fn new(rng: &mut Rng) -> Palette {
         let (sky_top, sky_horizon, cloud, brightness) = match rng.int(0, 2) {
-            0 => ([0.25, 0.45, 0.85], [0.7, 0.82, 0.95], [0.95, 0.95, 0.97], rng.uniform(0.9, 1.15)),
-            1 => ([0.55, 0.58, 0.62], [0.78, 0.8, 0.82], [0.85, 0.86, 0.88], rng.uniform(0.7, 1.0)),
-            _ => ([0.2, 0.25, 0.5], [0.95, 0.6, 0.35], [0.8, 0.55, 0.5], rng.uniform(0.55, 0.85)),
+            0 => (
+                [0.25, 0.45, 0.85],
+                [0.7, 0.82, 0.95],
+                [0.95, 0.95, 0.97],
+                rng.uniform(0.9, 1.15),
+            ),
+            1 => (
+                [0.55, 0.58, 0.62],
+                [0.78, 0.8, 0.82],
+                [0.85, 0.86, 0.88],
+                rng.uniform(0.7, 1.0),
+            ),
+            _ => (
+                [0.2, 0.25, 0.5],
+                [0.95, 0.6, 0.35],
+                [0.8, 0.55, 0.5],
+                rng.uniform(0.55, 0.85),
+            ),
         };
-        let pavements = [[0.6, 0.58, 0.55], [0.62, 0.45, 0.42], [0.5, 0.52, 0.55], [0.7, 0.66, 0.58]];
-        let sidewalk = [pavements[rng.int(0, 3) as usize], pavements[rng.int(0, 3) as usize]];
-        let tint = [rng.uniform(0.9, 1.1), rng.uniform(0.92, 1.08), rng.uniform(0.9, 1.1)];
+        let pavements = [
+            [0.6, 0.58, 0.55],
+            [0.62, 0.45, 0.42],
+            [0.5, 0.52, 0.55],
+            [0.7, 0.66, 0.58],
+        ];
+        let sidewalk = [
+            pavements[rng.int(0, 3) as usize],
+            pavements[rng.int(0, 3) as usize],
+        ];
+        let tint = [
+            rng.uniform(0.9, 1.1),
+            rng.uniform(0.92, 1.08),
+            rng.uniform(0.9, 1.1),
+        ];
         Palette {
             sky_top: rng.vary(sky_top, 0.05),
             sky_horizon: rng.vary(sky_horizon, 0.05),

@@ -21,7 +21,8 @@ impl Confusion {
         let truth = truth.to_kind(Kind::Int64).flatten(0, -1);
         let predicted = predicted.to_kind(Kind::Int64).flatten(0, -1);
         let labelled = truth.ne(IGNORE as i64);
-        let cells = truth.masked_select(&labelled) * CLASS_COUNT + predicted.masked_select(&labelled).clamp(0, CLASS_COUNT - 1);
+        let cells = truth.masked_select(&labelled) * CLASS_COUNT
+            + predicted.masked_select(&labelled).clamp(0, CLASS_COUNT - 1);
         let counts = cells.bincount::<Tensor>(None, CLASS_COUNT * CLASS_COUNT);
         let counts = Vec::<i64>::try_from(&counts).unwrap_or_default();
         for (cell, count) in counts.into_iter().enumerate() {
@@ -37,7 +38,8 @@ impl Confusion {
                 let true_pixels: i64 = self.0[c].iter().sum();
                 let predicted_pixels: i64 = self.0.iter().map(|row| row[c]).sum();
                 let hits = self.0[c][c];
-                (true_pixels > 0).then(|| hits as f64 / (true_pixels + predicted_pixels - hits) as f64)
+                (true_pixels > 0)
+                    .then(|| hits as f64 / (true_pixels + predicted_pixels - hits) as f64)
             })
             .collect()
     }

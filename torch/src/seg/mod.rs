@@ -65,7 +65,9 @@ pub mod id {
 
 /// Returns the display colour of a label, black for ignored pixels.
 pub fn class_colour(label: u8) -> [u8; 3] {
-    CLASSES.get(label as usize).map_or([0, 0, 0], |(_, colour)| *colour)
+    CLASSES
+        .get(label as usize)
+        .map_or([0, 0, 0], |(_, colour)| *colour)
 }
 
 /// The description a data stage writes to `meta.json`.
@@ -88,7 +90,8 @@ impl SceneMeta {
     /// Reads `meta.json` from the output folder of a data stage.
     pub fn read(folder: &Path) -> Result<SceneMeta> {
         let path = folder.join("meta.json");
-        let text = std::fs::read_to_string(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("`{}` is invalid", path.display()))
     }
 }
@@ -107,14 +110,24 @@ pub const DATA_KINDS: [&str; 2] = ["seg_generate", "seg_import"];
 
 /// Returns the output folder of the one scene data stage upstream of `job`.
 pub fn data_upstream(job: &StageJob) -> Result<&Path> {
-    let matching: Vec<_> = job.upstream.iter().filter(|u| DATA_KINDS.contains(&u.kind.as_str())).collect();
+    let matching: Vec<_> = job
+        .upstream
+        .iter()
+        .filter(|u| DATA_KINDS.contains(&u.kind.as_str()))
+        .collect();
     match matching.as_slice() {
         [one] => match one.outputs.as_slice() {
             [path] => Ok(path),
             _ => bail!("stage `{}` must have exactly one output", one.stage),
         },
-        [] => bail!("stage `{}` needs a `seg_generate` or `seg_import` stage upstream", job.stage),
-        _ => bail!("stage `{}` has more than one scene data stage upstream", job.stage),
+        [] => bail!(
+            "stage `{}` needs a `seg_generate` or `seg_import` stage upstream",
+            job.stage
+        ),
+        _ => bail!(
+            "stage `{}` has more than one scene data stage upstream",
+            job.stage
+        ),
     }
 }
 
@@ -138,7 +151,13 @@ impl Scenes {
         };
         let (train_images, train_labels) = train.tensors(width, height);
         let (test_images, test_labels) = test.tensors(width, height);
-        Scenes { meta, train_images, train_labels, test_images, test_labels }
+        Scenes {
+            meta,
+            train_images,
+            train_labels,
+            test_images,
+            test_labels,
+        }
     }
 
     pub fn write(&self, folder: &Path) -> Result<()> {
@@ -149,8 +168,10 @@ impl Scenes {
             ("test_labels", &self.test_labels),
         ];
         let path = folder.join("data.safetensors");
-        Tensor::write_safetensors(&tensors, &path).with_context(|| format!("failed to write `{}`", path.display()))?;
-        let text = serde_json::to_string_pretty(&self.meta).context("failed to encode the scene description")?;
+        Tensor::write_safetensors(&tensors, &path)
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
+        let text = serde_json::to_string_pretty(&self.meta)
+            .context("failed to encode the scene description")?;
         std::fs::write(folder.join("meta.json"), text).context("failed to write `meta.json`")
     }
 
@@ -163,7 +184,10 @@ impl Scenes {
             .into_iter()
             .collect();
         let take = |name: &str| {
-            tensors.get(name).map(Tensor::shallow_clone).with_context(|| format!("`{}` has no tensor `{name}`", path.display()))
+            tensors
+                .get(name)
+                .map(Tensor::shallow_clone)
+                .with_context(|| format!("`{}` has no tensor `{name}`", path.display()))
         };
         let scenes = Scenes {
             train_images: take("train_images")?,
@@ -172,7 +196,10 @@ impl Scenes {
             test_labels: take("test_labels")?,
             meta,
         };
-        for (images, labels) in [(&scenes.train_images, &scenes.train_labels), (&scenes.test_images, &scenes.test_labels)] {
+        for (images, labels) in [
+            (&scenes.train_images, &scenes.train_labels),
+            (&scenes.test_images, &scenes.test_labels),
+        ] {
             let (h, w) = (scenes.meta.height, scenes.meta.width);
             let count = images.size()[0];
             if images.size() != [count, 3, h, w] || labels.size() != [count, h, w] {
@@ -209,7 +236,10 @@ impl Split {
     /// Returns images as [N, 3, H, W] and labels as [N, H, W], both u8.
     fn tensors(&self, width: i64, height: i64) -> (Tensor, Tensor) {
         let count = self.count(width, height);
-        let images = Tensor::from_slice(&self.images).view([count, height, width, 3]).permute([0, 3, 1, 2]).contiguous();
+        let images = Tensor::from_slice(&self.images)
+            .view([count, height, width, 3])
+            .permute([0, 3, 1, 2])
+            .contiguous();
         let labels = Tensor::from_slice(&self.labels).view([count, height, width]);
         (images, labels)
     }

@@ -39,14 +39,23 @@ pub struct SegSpec {
 
 impl SegSpec {
     pub fn read(path: &Path) -> Result<SegSpec> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("failed to read `{}`", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("`{}` is not a segmentation model description", path.display()))
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        serde_json::from_str(&text).with_context(|| {
+            format!(
+                "`{}` is not a segmentation model description",
+                path.display()
+            )
+        })
     }
 
     /// Checks the sizes and options.
     pub fn check(&self) -> Result<()> {
         if self.widths.is_empty() || self.widths.iter().any(|&w| w < 1) {
-            bail!("`widths` must list at least one positive channel count, not {:?}", self.widths);
+            bail!(
+                "`widths` must list at least one positive channel count, not {:?}",
+                self.widths
+            );
         }
         if self.convs < 1 {
             bail!("`convs` must be at least 1, not {}", self.convs);
@@ -55,10 +64,16 @@ impl SegSpec {
             bail!("`dilations` must be positive, not {:?}", self.dilations);
         }
         if !["transpose", "bilinear"].contains(&self.upsampling.as_str()) {
-            bail!("`upsampling` must be `transpose` or `bilinear`, not `{}`", self.upsampling);
+            bail!(
+                "`upsampling` must be `transpose` or `bilinear`, not `{}`",
+                self.upsampling
+            );
         }
         if self.classes < 2 {
-            bail!("a segmentation model needs at least 2 classes, not {}", self.classes);
+            bail!(
+                "a segmentation model needs at least 2 classes, not {}",
+                self.classes
+            );
         }
         Ok(())
     }
@@ -89,7 +104,12 @@ struct ConvUnit {
 
 impl ConvUnit {
     fn new(path: &nn::Path, inputs: i64, outputs: i64, kernel: i64, dilation: i64) -> ConvUnit {
-        let config = nn::ConvConfig { padding: dilation * (kernel / 2), dilation, bias: false, ..Default::default() };
+        let config = nn::ConvConfig {
+            padding: dilation * (kernel / 2),
+            dilation,
+            bias: false,
+            ..Default::default()
+        };
         ConvUnit {
             conv: nn::conv2d(path / "conv", inputs, outputs, kernel, config),
             norm: nn::batch_norm2d(path / "norm", outputs, Default::default()),
@@ -107,13 +127,23 @@ struct Block(Vec<ConvUnit>);
 impl Block {
     fn new(path: &nn::Path, inputs: i64, outputs: i64, convs: i64) -> Block {
         let units = (0..convs)
-            .map(|i| ConvUnit::new(&(path / i), if i == 0 { inputs } else { outputs }, outputs, 3, 1))
+            .map(|i| {
+                ConvUnit::new(
+                    &(path / i),
+                    if i == 0 { inputs } else { outputs },
+                    outputs,
+                    3,
+                    1,
+                )
+            })
             .collect();
         Block(units)
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        self.0.iter().fold(x.shallow_clone(), |x, unit| unit.forward(&x, train))
+        self.0
+            .iter()
+            .fold(x.shallow_clone(), |x, unit| unit.forward(&x, train))
     }
 }
 
@@ -146,7 +176,12 @@ impl SegNet {
         let mut encoder = Vec::new();
         let mut inputs = 3;
         for (level, &width) in widths.iter().enumerate() {
-            encoder.push(Block::new(&(path / "encoder" / level), inputs, width, spec.convs));
+            encoder.push(Block::new(
+                &(path / "encoder" / level),
+                inputs,
+                width,
+                spec.convs,
+            ));
             inputs = width;
         }
         let deepest = *widths.last().unwrap_or(&1);
@@ -161,17 +196,37 @@ impl SegNet {
             let (from, to) = (widths[level + 1], widths[level]);
             let up_path = path / "decoder" / level / "up";
             let upsample = if spec.upsampling == "transpose" {
-                let config = nn::ConvTransposeConfig { stride: 2, ..Default::default() };
+                let config = nn::ConvTransposeConfig {
+                    stride: 2,
+                    ..Default::default()
+                };
                 Upsample::Transpose(nn::conv_transpose2d(up_path, from, to, 2, config))
             } else {
                 Upsample::Bilinear(nn::conv2d(up_path, from, to, 1, Default::default()))
             };
             let block_inputs = if spec.skips { 2 * to } else { to };
-            let block = Block::new(&(path / "decoder" / level / "block"), block_inputs, to, spec.convs);
+            let block = Block::new(
+                &(path / "decoder" / level / "block"),
+                block_inputs,
+                to,
+                spec.convs,
+            );
             decoder.push(DecoderLevel { upsample, block });
         }
-        let head = nn::conv2d(path / "head", widths[0], spec.classes, 1, Default::default());
-        Ok(SegNet { encoder, dilated, decoder, head, skips: spec.skips })
+        let head = nn::conv2d(
+            path / "head",
+            widths[0],
+            spec.classes,
+            1,
+            Default::default(),
+        );
+        Ok(SegNet {
+            encoder,
+            dilated,
+            decoder,
+            head,
+            skips: spec.skips,
+        })
     }
 }
 
@@ -194,7 +249,9 @@ impl ModuleT for SegNet {
             let size = skip.size();
             x = match &decoder.upsample {
                 Upsample::Transpose(conv) => x.apply(conv),
-                Upsample::Bilinear(conv) => x.upsample_bilinear2d([size[2], size[3]], false, None, None).apply(conv),
+                Upsample::Bilinear(conv) => x
+                    .upsample_bilinear2d([size[2], size[3]], false, None, None)
+                    .apply(conv),
             };
             if self.skips {
                 x = Tensor::cat(&[&x, skip], 1);
@@ -213,7 +270,11 @@ pub fn predict(network: &SegNet, images: &Tensor, batch_size: i64) -> Tensor {
     tch::no_grad(|| {
         for start in (0..count).step_by(batch_size.max(1) as usize) {
             let batch = images.narrow(0, start, batch_size.min(count - start));
-            parts.push(network.forward_t(&super::to_input(&batch), false).argmax(1, false));
+            parts.push(
+                network
+                    .forward_t(&super::to_input(&batch), false)
+                    .argmax(1, false),
+            );
         }
     });
     Tensor::cat(&parts, 0)

@@ -35,27 +35,47 @@ pub fn pairs(root: &Path, split: &str) -> Result<Vec<Pair>> {
     let mut pairs = Vec::new();
     for city in cities {
         for image in sorted_entries(&city)? {
-            let Some(name) = image.file_name().and_then(|n| n.to_str()) else { continue };
-            let Some(stem) = name.strip_suffix(IMAGE_SUFFIX) else { continue };
+            let Some(name) = image.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let Some(stem) = name.strip_suffix(IMAGE_SUFFIX) else {
+                continue;
+            };
             let city_name = city.file_name().unwrap_or_default();
-            let label = root.join("gtFine").join(split).join(city_name).join(format!("{stem}{LABEL_SUFFIX}"));
+            let label = root
+                .join("gtFine")
+                .join(split)
+                .join(city_name)
+                .join(format!("{stem}{LABEL_SUFFIX}"));
             if !label.is_file() {
-                bail!("image `{}` has no label file `{}`", image.display(), label.display());
+                bail!(
+                    "image `{}` has no label file `{}`",
+                    image.display(),
+                    label.display()
+                );
             }
             pairs.push(Pair { image, label });
         }
     }
     if pairs.is_empty() {
-        bail!("no `*{IMAGE_SUFFIX}` images found under `{}`", images.display());
+        bail!(
+            "no `*{IMAGE_SUFFIX}` images found under `{}`",
+            images.display()
+        );
     }
     Ok(pairs)
 }
 
 fn sorted_entries(folder: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(folder).with_context(|| format!("failed to read the folder `{}`", folder.display()))?;
+    let entries = std::fs::read_dir(folder)
+        .with_context(|| format!("failed to read the folder `{}`", folder.display()))?;
     let mut paths = Vec::new();
     for entry in entries {
-        paths.push(entry.with_context(|| format!("failed to read the folder `{}`", folder.display()))?.path());
+        paths.push(
+            entry
+                .with_context(|| format!("failed to read the folder `{}`", folder.display()))?
+                .path(),
+        );
     }
     paths.sort();
     Ok(paths)
@@ -104,7 +124,11 @@ pub fn read_pair(pair: &Pair) -> Result<(RgbImage, GrayImage)> {
             label.height()
         );
     }
-    if let Some((x, y, value)) = label.enumerate_pixels().map(|(x, y, p)| (x, y, p.0[0])).find(|&(_, _, v)| !is_label(v)) {
+    if let Some((x, y, value)) = label
+        .enumerate_pixels()
+        .map(|(x, y, p)| (x, y, p.0[0]))
+        .find(|&(_, _, v)| !is_label(v))
+    {
         bail!(
             "label file `{}` has value {value} at pixel ({x}, {y}); train ids are 0-{} and 255 (ignored)",
             pair.label.display(),
@@ -121,9 +145,14 @@ fn is_label(value: u8) -> bool {
 /// Reads a PNG (or any format the `image` crate decodes) with an error that
 /// names the file.
 pub fn read_png(path: &Path) -> Result<DynamicImage> {
-    let reader = image::io::Reader::open(path).with_context(|| format!("failed to open the image `{}`", path.display()))?;
-    let reader = reader.with_guessed_format().with_context(|| format!("failed to read the image `{}`", path.display()))?;
-    reader.decode().with_context(|| format!("`{}` is not a readable PNG image", path.display()))
+    let reader = image::io::Reader::open(path)
+        .with_context(|| format!("failed to open the image `{}`", path.display()))?;
+    let reader = reader
+        .with_guessed_format()
+        .with_context(|| format!("failed to read the image `{}`", path.display()))?;
+    reader
+        .decode()
+        .with_context(|| format!("`{}` is not a readable PNG image", path.display()))
 }
 
 /// Writes row-major RGB bytes as a PNG.
@@ -141,7 +170,15 @@ pub fn write_label_png(path: &Path, width: u32, height: u32, labels: &[u8]) -> R
 /// Returns the paths of scene `name` of `city` in `split` under `root`.
 pub fn layout_pair(root: &Path, split: &str, city: &str, name: &str) -> Pair {
     Pair {
-        image: root.join("leftImg8bit").join(split).join(city).join(format!("{name}{IMAGE_SUFFIX}")),
-        label: root.join("gtFine").join(split).join(city).join(format!("{name}{LABEL_SUFFIX}")),
+        image: root
+            .join("leftImg8bit")
+            .join(split)
+            .join(city)
+            .join(format!("{name}{IMAGE_SUFFIX}")),
+        label: root
+            .join("gtFine")
+            .join(split)
+            .join(city)
+            .join(format!("{name}{LABEL_SUFFIX}")),
     }
 }

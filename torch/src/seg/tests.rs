@@ -9,7 +9,9 @@ use xp::stages::{StageJob, Upstream};
 use super::generate::{generate, scene};
 use super::metrics::Confusion;
 use super::model::{SegNet, SegSpec};
-use super::reader::{layout_pair, pairs, read_pair, read_pairs, write_label_png, write_rgb_png, Pair};
+use super::reader::{
+    layout_pair, pairs, read_pair, read_pairs, write_label_png, write_rgb_png, Pair,
+};
 use super::{id, Scenes, IGNORE};
 
 #[test]
@@ -21,7 +23,10 @@ fn generator_same_seed_same_bytes() {
     let other_seed = scene(96, 48, 8, 3);
     assert!(first.0 != other_seed.0, "another seed gave the same image");
     let other_index = scene(96, 48, 7, 4);
-    assert!(first.1 != other_index.1, "another scene gave the same labels");
+    assert!(
+        first.1 != other_index.1,
+        "another scene gave the same labels"
+    );
 }
 
 #[test]
@@ -47,7 +52,18 @@ fn generator_label_set() {
     for &label in &split.labels {
         counts[label as usize] += 1;
     }
-    let expected = [id::ROAD, id::SIDEWALK, id::BUILDING, id::POLE, id::VEGETATION, id::TERRAIN, id::SKY, id::PERSON, id::CAR, IGNORE];
+    let expected = [
+        id::ROAD,
+        id::SIDEWALK,
+        id::BUILDING,
+        id::POLE,
+        id::VEGETATION,
+        id::TERRAIN,
+        id::SKY,
+        id::PERSON,
+        id::CAR,
+        IGNORE,
+    ];
     for (label, &count) in counts.iter().enumerate() {
         let label = label as u8;
         if expected.contains(&label) {
@@ -65,14 +81,26 @@ fn generator_label_set() {
 fn generator_scenes_vary() {
     let (first, _) = scene(64, 32, 1, 0);
     let brightness = |rgb: &[u8]| rgb.iter().map(|&v| v as f64).sum::<f64>() / rgb.len() as f64;
-    let levels: Vec<f64> = (0..12).map(|i| brightness(&scene(64, 32, 1, i).0)).collect();
-    let spread = levels.iter().cloned().fold(f64::MIN, f64::max) - levels.iter().cloned().fold(f64::MAX, f64::min);
-    assert!(spread > 15.0, "mean brightness varies by only {spread:.1} over 12 scenes");
+    let levels: Vec<f64> = (0..12)
+        .map(|i| brightness(&scene(64, 32, 1, i).0))
+        .collect();
+    let spread = levels.iter().cloned().fold(f64::MIN, f64::max)
+        - levels.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(
+        spread > 15.0,
+        "mean brightness varies by only {spread:.1} over 12 scenes"
+    );
     assert!(first.iter().any(|&v| v != first[0]));
 }
 
 /// Writes `count` generated scenes as pairs of `split`/`city` under `root`.
-fn write_layout(root: &Path, split: &str, city: &str, count: u64, size: (usize, usize)) -> Vec<Pair> {
+fn write_layout(
+    root: &Path,
+    split: &str,
+    city: &str,
+    count: u64,
+    size: (usize, usize),
+) -> Vec<Pair> {
     (0..count)
         .map(|index| {
             let pair = layout_pair(root, split, city, &format!("{city}_{index:06}_000019"));
@@ -120,7 +148,10 @@ fn reader_rejects_size_mismatch() {
     let pair = write_layout(root.path(), "train", "ulm", 1, (64, 32)).remove(0);
     write_label_png(&pair.label, 32, 32, &vec![0u8; 32 * 32]).unwrap();
     let message = format!("{:#}", read_pair(&pair).unwrap_err());
-    assert!(message.contains("ulm_000000_000019_gtFine_labelTrainIds.png"), "{message}");
+    assert!(
+        message.contains("ulm_000000_000019_gtFine_labelTrainIds.png"),
+        "{message}"
+    );
     assert!(message.contains("64x32"), "{message}");
     assert!(message.contains("32x32"), "{message}");
 }
@@ -143,7 +174,10 @@ fn reader_rejects_unreadable_png() {
     let pair = write_layout(root.path(), "train", "ulm", 1, (64, 32)).remove(0);
     std::fs::write(&pair.image, b"\x89PNG\r\n\x1a\nnot really").unwrap();
     let message = format!("{:#}", read_pair(&pair).unwrap_err());
-    assert!(message.contains("ulm_000000_000019_leftImg8bit.png"), "{message}");
+    assert!(
+        message.contains("ulm_000000_000019_leftImg8bit.png"),
+        "{message}"
+    );
     assert!(message.contains("not a readable PNG"), "{message}");
 }
 
@@ -163,7 +197,10 @@ fn reader_rejects_missing_label_file() {
     std::fs::remove_file(&pair.label).unwrap();
     let message = format!("{:#}", pairs(root.path(), "train").unwrap_err());
     assert!(message.contains("has no label file"), "{message}");
-    assert!(message.contains("ulm_000000_000019_leftImg8bit.png"), "{message}");
+    assert!(
+        message.contains("ulm_000000_000019_leftImg8bit.png"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -171,7 +208,10 @@ fn reader_rejects_empty_split() {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(root.path().join("leftImg8bit/val/ulm")).unwrap();
     let message = format!("{:#}", pairs(root.path(), "val").unwrap_err());
-    assert!(message.contains("no `*_leftImg8bit.png` images"), "{message}");
+    assert!(
+        message.contains("no `*_leftImg8bit.png` images"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -195,13 +235,23 @@ fn confusion_scores_known_case() {
 }
 
 fn spec(upsampling: &str, skips: bool, dilations: Vec<i64>) -> SegSpec {
-    SegSpec { classes: 19, widths: vec![4, 8, 16], convs: 1, dilations, upsampling: upsampling.into(), skips, seed: 0 }
+    SegSpec {
+        classes: 19,
+        widths: vec![4, 8, 16],
+        convs: 1,
+        dilations,
+        upsampling: upsampling.into(),
+        skips,
+        seed: 0,
+    }
 }
 
 #[test]
 fn network_keeps_image_size() {
     let _guard = crate::torch_rng_lock();
-    for (upsampling, skips, dilations) in [("transpose", true, vec![]), ("bilinear", false, vec![2, 4])] {
+    for (upsampling, skips, dilations) in
+        [("transpose", true, vec![]), ("bilinear", false, vec![2, 4])]
+    {
         let vs = VarStore::new(tch::Device::Cpu);
         let network = SegNet::new(&vs.root(), &spec(upsampling, skips, dilations)).unwrap();
         let images = Tensor::zeros([2, 3, 16, 32], (Kind::Float, tch::Device::Cpu));
@@ -212,10 +262,17 @@ fn network_keeps_image_size() {
 
 #[test]
 fn network_rejects_indivisible_size() {
-    let message = spec("transpose", true, vec![]).check_size(30, 16).unwrap_err().to_string();
+    let message = spec("transpose", true, vec![])
+        .check_size(30, 16)
+        .unwrap_err()
+        .to_string();
     assert!(message.contains("multiples of 4"), "{message}");
     let mut bad = spec("nearest", true, vec![]);
-    assert!(bad.check().unwrap_err().to_string().contains("`upsampling`"));
+    assert!(bad
+        .check()
+        .unwrap_err()
+        .to_string()
+        .contains("`upsampling`"));
     bad.upsampling = "bilinear".into();
     bad.widths.clear();
     assert!(bad.check().unwrap_err().to_string().contains("`widths`"));
@@ -228,7 +285,10 @@ fn job(root: &Path, kind: &str, params: &[(&str, Value)], upstream: &[(&str, &Pa
         stage: format!("test/{kind}"),
         kind: kind.to_string(),
         workspace: root.to_path_buf(),
-        params: params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
+        params: params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect::<BTreeMap<_, _>>(),
         output,
         upstream: upstream
             .iter()
@@ -257,19 +317,41 @@ fn run_stages(root: &Path) -> serde_json::Value {
     let generated = job(root, "seg_generate", &generate_params, &[]);
     crate::kinds::run(&generated).unwrap();
     let data = generated.output.as_path();
-    let build_params = [("width", Value::Int(4)), ("levels", Value::Int(3)), ("dilations", Value::Str("2".into()))];
+    let build_params = [
+        ("width", Value::Int(4)),
+        ("levels", Value::Int(3)),
+        ("dilations", Value::Str("2".into())),
+    ];
     let built = job(root, "seg_build", &build_params, &[("seg_generate", data)]);
     crate::kinds::run(&built).unwrap();
-    let train_params = [("epochs", Value::Int(2)), ("batch_size", Value::Int(8)), ("class_weights", Value::Str("balanced".into()))];
-    let trained = job(root, "seg_train", &train_params, &[("seg_generate", data), ("seg_build", &built.output)]);
+    let train_params = [
+        ("epochs", Value::Int(2)),
+        ("batch_size", Value::Int(8)),
+        ("class_weights", Value::Str("balanced".into())),
+    ];
+    let trained = job(
+        root,
+        "seg_train",
+        &train_params,
+        &[("seg_generate", data), ("seg_build", &built.output)],
+    );
     crate::kinds::run(&trained).unwrap();
-    let evaluated = job(root, "seg_evaluate", &[], &[("seg_generate", data), ("seg_train", &trained.output)]);
+    let evaluated = job(
+        root,
+        "seg_evaluate",
+        &[],
+        &[("seg_generate", data), ("seg_train", &trained.output)],
+    );
     crate::kinds::run(&evaluated).unwrap();
     let street = root.join("street.png");
     let (rgb, _) = scene(120, 80, 99, 0);
     write_rgb_png(&street, 120, 80, &rgb).unwrap();
     let plot_params = [("real_image", Value::Str("street.png".into()))];
-    let plot_upstream = [("seg_generate", data), ("seg_train", trained.output.as_path()), ("seg_evaluate", evaluated.output.as_path())];
+    let plot_upstream = [
+        ("seg_generate", data),
+        ("seg_train", trained.output.as_path()),
+        ("seg_evaluate", evaluated.output.as_path()),
+    ];
     crate::kinds::run(&job(root, "seg_plot", &plot_params, &plot_upstream)).unwrap();
     let text = std::fs::read_to_string(evaluated.output.join("metrics.json")).unwrap();
     serde_json::from_str(&text).unwrap()
@@ -290,8 +372,18 @@ fn stages_run_end_to_end() {
     assert_eq!(metrics["confusion_matrix"].as_array().unwrap().len(), 19);
     assert!(metrics["per_class_iou"]["road"].is_number());
     assert!(metrics["per_class_iou"]["train"].is_null());
-    for file in ["scenes.png", "iou.png", "training.png", "validation.png", "confusion.png", "real.png"] {
-        assert!(root.path().join("seg_plot").join(file).is_file(), "{file} is missing");
+    for file in [
+        "scenes.png",
+        "iou.png",
+        "training.png",
+        "validation.png",
+        "confusion.png",
+        "real.png",
+    ] {
+        assert!(
+            root.path().join("seg_plot").join(file).is_file(),
+            "{file} is missing"
+        );
     }
     let history = std::fs::read_to_string(root.path().join("seg_train/history.json")).unwrap();
     assert!(history.contains("val_mean_iou"), "{history}");
@@ -321,7 +413,13 @@ fn stages_are_deterministic() {
 fn import_reads_generated_samples() {
     let root = tempfile::tempdir().unwrap();
     let _guard = crate::torch_rng_lock();
-    let generate_params = [("width", Value::Int(64)), ("height", Value::Int(32)), ("scenes", Value::Int(3)), ("test_scenes", Value::Int(3)), ("samples", Value::Int(3))];
+    let generate_params = [
+        ("width", Value::Int(64)),
+        ("height", Value::Int(32)),
+        ("scenes", Value::Int(3)),
+        ("test_scenes", Value::Int(3)),
+        ("samples", Value::Int(3)),
+    ];
     let generated = job(root.path(), "seg_generate", &generate_params, &[]);
     crate::kinds::run(&generated).unwrap();
     // The samples are in split `test`; use them as both splits.
@@ -348,8 +446,16 @@ fn import_names_bad_file() {
     let mut labels = vec![0u8; 64 * 32];
     labels[0] = 19;
     write_label_png(&pair.label, 64, 32, &labels).unwrap();
-    let imported = job(root.path(), "seg_import", &[("root", Value::Str("data".into()))], &[]);
+    let imported = job(
+        root.path(),
+        "seg_import",
+        &[("root", Value::Str("data".into()))],
+        &[],
+    );
     let message = format!("{:#}", crate::kinds::run(&imported).unwrap_err());
-    assert!(message.contains("train/ulm/ulm_000000_000019_gtFine_labelTrainIds.png"), "{message}");
+    assert!(
+        message.contains("train/ulm/ulm_000000_000019_gtFine_labelTrainIds.png"),
+        "{message}"
+    );
     assert!(message.contains("value 19"), "{message}");
 }
