@@ -390,6 +390,43 @@ fn stages_run_end_to_end() {
 }
 
 #[test]
+fn plot_finds_real_image_in_download() {
+    let root = tempfile::tempdir().unwrap();
+    run_stages(root.path());
+    let _guard = crate::torch_rng_lock();
+    let downloaded = root.path().join("download");
+    std::fs::create_dir_all(&downloaded).unwrap();
+    let (rgb, _) = scene(200, 100, 5, 1);
+    write_rgb_png(&downloaded.join("frame.png"), 200, 100, &rgb).unwrap();
+    let upstream = [
+        ("seg_generate", root.path().join("seg_generate")),
+        ("seg_train", root.path().join("seg_train")),
+        ("seg_evaluate", root.path().join("seg_evaluate")),
+        ("download", downloaded.clone()),
+    ];
+    let upstream: Vec<(&str, &Path)> = upstream.iter().map(|(k, p)| (*k, p.as_path())).collect();
+    let found = job(
+        root.path(),
+        "seg_plot",
+        &[("real_image", Value::Str("frame.png".into()))],
+        &upstream,
+    );
+    std::fs::remove_dir_all(&found.output).unwrap();
+    std::fs::create_dir_all(&found.output).unwrap();
+    crate::kinds::run(&found).unwrap();
+    assert!(found.output.join("real.png").is_file());
+
+    let missing = job(
+        root.path(),
+        "seg_plot",
+        &[("real_image", Value::Str("nowhere.png".into()))],
+        &upstream,
+    );
+    let message = format!("{:#}", crate::kinds::run(&missing).unwrap_err());
+    assert!(message.contains("`nowhere.png`"), "{message}");
+}
+
+#[test]
 fn stages_are_deterministic() {
     let first = tempfile::tempdir().unwrap();
     let second = tempfile::tempdir().unwrap();
