@@ -12,6 +12,7 @@ mod gan;
 mod kinds;
 mod model;
 mod plot;
+mod seg;
 mod traffic;
 
 use std::path::Path;

@@ -2,6 +2,7 @@
 //! that no system font is needed.
 
 pub mod images;
+pub mod segmentation;
 
 use std::path::Path;
 use std::sync::Once;

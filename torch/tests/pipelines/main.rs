@@ -186,3 +186,46 @@ fn gan_runs_after_mnist_and_reuses_its_stages() {
         assert!(trial.path(&format!("build/gan/fashion_plot/{file}")).exists(), "{file} is missing");
     }
 }
+
+/// Arguments that shrink the segmentation pipeline to a run of seconds.
+const TINY_SEGMENTATION: [&str; 14] = [
+    "-S", "width=64", "-S", "height=32", "-S", "scenes=16", "-S", "test_scenes=4", "-S", "epochs=1", "-S", "model_width=4", "-S",
+    "levels=3",
+];
+
+#[test]
+fn segmentation_runs_and_reruns_from_build() {
+    let trial = Trial::new("segmentation", &[]);
+    // A stage that applies the model to a real photo, here a PNG the test writes.
+    let mut text = std::fs::read_to_string(trial.path("segmentation.toml")).unwrap();
+    text.push_str(
+        "\n[stages.photo]\nkind = \"seg_plot\"\nneeds = [\"generate\", \"train\", \"evaluate_synthetic\"]\n\
+         inputs = [\"street.png\"]\nparams = { real_image = \"street.png\" }\n",
+    );
+    std::fs::write(trial.path("segmentation.toml"), text).unwrap();
+    let photo: Vec<u8> = (0..90 * 60).flat_map(|i| [(i % 90 * 2) as u8, (i / 90 * 4) as u8, 128]).collect();
+    image::save_buffer(trial.path("street.png"), &photo, 90, 60, image::ColorType::Rgb8).unwrap();
+
+    let first = succeeded(&trial.xp(&TINY_SEGMENTATION));
+    assert_eq!(ran(&first).len(), 6, "{first:?}");
+    let text = std::fs::read_to_string(trial.path("build/segmentation/evaluate_synthetic/metrics.json")).unwrap();
+    let metrics: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(metrics["main_metric"], "mean_iou");
+    assert_eq!(metrics["data"], "synthetic");
+    assert!(metrics["mean_iou"].as_f64().unwrap().is_finite());
+    for file in ["scenes.png", "iou.png", "training.png", "confusion.png"] {
+        assert!(trial.path(&format!("build/segmentation/plot/{file}")).exists(), "{file} is missing");
+    }
+    assert!(trial.path("build/segmentation/photo/real.png").exists());
+
+    let cached = succeeded(&trial.xp(&TINY_SEGMENTATION));
+    assert!(ran(&cached).is_empty(), "{cached:?}");
+    let mut wider = TINY_SEGMENTATION.to_vec();
+    wider.extend(["-S", "model_width=6"]);
+    let changed = succeeded(&trial.xp(&wider));
+    let mut rerun = ran(&changed);
+    rerun.sort();
+    let expected =
+        ["segmentation/build", "segmentation/evaluate_synthetic", "segmentation/photo", "segmentation/plot", "segmentation/train"];
+    assert_eq!(rerun, expected);
+}
