@@ -1,6 +1,7 @@
 //! One module per subcommand; this one routes to them and maps errors to
 //! exit statuses.
 
+mod cache;
 mod doctor;
 mod report;
 mod run;
@@ -49,6 +50,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             ))?;
             Ok(Outcome::Success)
         }
+        Command::RebuildIndex => cache::rebuild_index(&workspace),
         Command::Doctor => doctor::doctor(&workspace),
         Command::Report(args) => report::report(&workspace, &args),
         Command::Show { pipeline, sort_by, columns } => {
@@ -94,6 +96,7 @@ impl Workspace {
         let project = spec::load_project(path, &args.overrides, args.profile.as_deref())?;
         let dag = Dag::build(&project)?;
         self.check_outputs_outside_cache(&dag)?;
+        dag::check_output_links(&dag, &self.root)?;
         Ok((project, dag))
     }
 
