@@ -3,10 +3,15 @@
 
 mod support;
 
+mod concurrency;
 mod dag;
 mod faults;
+mod fuzz;
+mod hostile;
+mod kills;
 mod reports;
 mod reruns;
 mod scheduling;
 mod spec_errors;
+mod storage;
 mod sweeps;
