@@ -147,9 +147,10 @@ impl Workspace<'_> {
     }
 
     /// Deletes `rel` if it exists, file or folder. Fails without deleting
-    /// anything when a folder on the way is a symbolic link out of the workspace.
+    /// anything when a folder on the way is a symbolic link out of the
+    /// workspace. A link at `rel` itself is removed, not followed.
     pub fn remove(&self, rel: &str) -> Result<()> {
-        check_inside(self.root, rel)?;
+        check_components(self.root, rel, Components::Parents)?;
         remove(&self.absolute(rel))
     }
 }
@@ -168,6 +169,18 @@ pub struct OutsideWorkspace {
 /// dangling link is judged by its target as written. `rel` is already free
 /// of `..` and absolute parts, which the pipeline loader rejects.
 pub fn check_inside(root: &Path, rel: &str) -> Result<(), OutsideWorkspace> {
+    check_components(root, rel, Components::All)
+}
+
+/// The components of a path that [`check_components`] checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Components {
+    All,
+    /// All but the last, for a removal, which does not follow a link.
+    Parents,
+}
+
+fn check_components(root: &Path, rel: &str, which: Components) -> Result<(), OutsideWorkspace> {
     let outside = |link: &Path, target: String| OutsideWorkspace {
         path: rel.to_string(),
         link: link.strip_prefix(root).unwrap_or(link).display().to_string(),
@@ -175,7 +188,11 @@ pub fn check_inside(root: &Path, rel: &str) -> Result<(), OutsideWorkspace> {
     };
     let mut current = root.to_path_buf();
     let mut canonical_root: Option<PathBuf> = None;
-    for component in Path::new(rel).components() {
+    let mut components: Vec<_> = Path::new(rel).components().collect();
+    if which == Components::Parents {
+        components.pop();
+    }
+    for component in components {
         current.push(component);
         match fs::symlink_metadata(&current) {
             Ok(metadata) if metadata.file_type().is_symlink() => {

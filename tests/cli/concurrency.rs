@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::support::{finish, Workspace};
 
-/// A pipeline of two stages whose commands take long enough to overlap; each
-/// appends `NAME/STAGE` to `runs.log` when it runs.
+/// Returns a pipeline of two stages whose commands take long enough to
+/// overlap. Each appends `NAME/STAGE` to `runs.log` when it runs.
 fn pipeline(name: &str) -> String {
     format!(
         "name = \"{name}\"\n\

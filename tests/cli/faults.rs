@@ -166,6 +166,8 @@ fn symlink_in_output_fails_stage() {
     workspace.write("p.toml", &format!("name = \"p\"\n{}", stage("a", "ln -s /etc/hostname link.txt", &[], &["link.txt"])));
     let run = workspace.xp(&["run", "p.toml"]).expect_code(1);
     assert!(run.stderr.contains("is a symbolic link"), "{}", run.stderr);
+    let kept = std::fs::symlink_metadata(workspace.path().join("link.txt")).is_ok();
+    assert!(!kept, "the failed stage's link was kept");
 }
 
 #[test]

@@ -56,7 +56,7 @@ fn override_values_stay_quoted() {
     );
     workspace.write("p.toml", &text);
     // `-S` reads a value written in TOML quotes as that string, so the last
-    // value loses its outer quotes; the shell still sees one word.
+    // value loses its outer quotes; the shell still gets one word.
     for (value, stored) in HOSTILE.iter().zip(HOSTILE.iter().take(5).copied().chain(["; touch pwned6; "])) {
         workspace.xp(&["run", "p.toml", "-S", &format!("label={value}")]).success();
         assert_nothing_touched(&workspace);
@@ -77,7 +77,7 @@ fn parameter_cannot_move_output_out() {
     assert_eq!(workspace.executions("a"), 0);
 }
 
-/// A workspace beside a folder outside it that holds `keep.txt`.
+/// Returns a workspace and, outside it, a folder that contains `keep.txt`.
 fn with_outside() -> (Workspace, tempfile::TempDir) {
     let outside = tempfile::tempdir().unwrap();
     fs::write(outside.path().join("keep.txt"), "keep\n").unwrap();

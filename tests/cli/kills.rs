@@ -129,6 +129,7 @@ fn trial(delays: &[u64], expected: &BTreeMap<String, Vec<u8>>) -> Result<(), Str
             return Err(format!("objects do not match their hash after the kill: {corrupt:?}"));
         }
     }
+
     let run = workspace.xp(&["run", "--jobs", "2", "p.toml"]);
     if run.code != 0 {
         return Err(format!("the run after the kill exited with {}:\n{}", run.code, run.stderr));
@@ -139,6 +140,7 @@ fn trial(delays: &[u64], expected: &BTreeMap<String, Vec<u8>>) -> Result<(), Str
             expected.keys().chain(found.keys()).filter(|k| expected.get(*k) != found.get(*k)).collect();
         return Err(format!("outputs differ from an uninterrupted run: {differing:?}\n{}", run.stderr));
     }
+
     let corrupt = workspace.corrupt_objects();
     if !corrupt.is_empty() {
         return Err(format!("objects do not match their hash: {corrupt:?}"));
@@ -186,7 +188,7 @@ fn random_sigkills_never_corrupt_results() {
     eprintln!("kill trials: {trials} passed (base seed {base:#x}, uninterrupted run {full_ms} ms)");
 }
 
-/// Whether process `pid` has exited (it may remain a zombie until reaped).
+/// Returns whether process `pid` has exited (it may remain a zombie until reaped).
 fn is_gone(pid: i32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,

@@ -144,7 +144,7 @@ impl Drop for Mount {
     }
 }
 
-/// A stage whose output (3 MB) does not fit in a 1 MiB cache.
+/// Returns a workspace with one stage whose 3 MB output does not fit in a 1 MiB cache.
 fn big_output() -> Workspace {
     let workspace = Workspace::new();
     let text = format!(
