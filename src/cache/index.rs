@@ -11,7 +11,7 @@
 //! the stage as done.
 //!
 //! Before that transaction, the entry is also written as a file,
-//! `entries/ab/abcd….json` beside `index/` (temporary file, fsync, rename).
+//! `entries/ab/abcd….json` beside `index/` (temporary file, then rename).
 //! These records make the index rebuildable: when sled's files are damaged,
 //! `xp rebuild-index` creates a new database from them (see [`rebuild`]).
 
@@ -257,8 +257,11 @@ fn record_path(records: &Path, key: &str) -> PathBuf {
     records.join(shard).join(format!("{key}.json"))
 }
 
-/// Writes `bytes` to `path` through a synced temporary file and a rename, so
-/// a record file is either complete or absent.
+/// Writes `bytes` to `path` through a temporary file and a rename, so a
+/// killed xp leaves a record complete or absent. The file is not synced:
+/// an fsync per stage made cold runs of 1,000 trivial stages 23-49% slower
+/// (three runs on the shared 2-core development machine), and a record
+/// lost to a power failure matters only if the index is damaged as well.
 fn write_record(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<()> {
     let folder = path.parent().expect("record paths have a parent folder");
     for dir in [folder, tmp] {
@@ -268,7 +271,6 @@ fn write_record(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<()> {
     let written = (|| {
         let mut file = fs::File::create(&temp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
         fs::rename(&temp, path)
     })();
     if let Err(err) = written {
