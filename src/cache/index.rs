@@ -126,6 +126,10 @@ impl Index {
         let path = cache_root.join("index");
         let records = cache_root.join("entries");
         let damaged = || DamagedIndex { path: path.clone(), records: records.clone() };
+        if !path.exists() {
+            // A new index: every entry it will hold gets a record.
+            mark_complete(&records)?;
+        }
         let db = sled::Config::new().path(&path).open().map_err(|err| match err {
             // A folder the user may not write is not damage; say so plainly.
             sled::Error::Io(io) if is_access_error(&io) => anyhow::Error::new(io)
@@ -245,6 +249,23 @@ impl Index {
     }
 }
 
+/// The file in `entries/` whose presence states that every entry of the
+/// index has a record file. Caches written before records existed lack it.
+const COMPLETE_MARKER: &str = "COMPLETE";
+
+fn mark_complete(records: &Path) -> Result<()> {
+    fs::create_dir_all(records).with_context(|| format!("failed to create `{}`", records.display()))?;
+    let marker = records.join(COMPLETE_MARKER);
+    fs::write(&marker, "every index entry has a record file here\n")
+        .with_context(|| format!("failed to write `{}`", marker.display()))
+}
+
+/// Returns whether the records in `cache_root/entries` cover every entry of
+/// the index, so that rebuilding from them loses no result.
+pub fn records_complete(cache_root: &Path) -> bool {
+    cache_root.join("entries").join(COMPLETE_MARKER).is_file()
+}
+
 /// Whether opening failed for lack of permission or a read-only file system,
 /// not because the database is damaged.
 fn is_access_error(err: &std::io::Error) -> bool {
@@ -315,7 +336,13 @@ pub fn rebuild(cache_root: &Path, object_exists: impl Fn(&str) -> bool) -> Resul
         let seconds = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let aside = cache_root.join(format!("index.damaged.{seconds}"));
+        let mut aside = cache_root.join(format!("index.damaged.{seconds}"));
+        for n in 1.. {
+            if !aside.exists() {
+                break;
+            }
+            aside = cache_root.join(format!("index.damaged.{seconds}.{n}"));
+        }
         fs::rename(&path, &aside).with_context(|| {
             format!("failed to move `{}` to `{}`", path.display(), aside.display())
         })?;
@@ -357,6 +384,7 @@ pub fn rebuild(cache_root: &Path, object_exists: impl Fn(&str) -> bool) -> Resul
     }
     report.stages = latest.len();
     index.flush()?;
+    mark_complete(&index.records)?;
     Ok(report)
 }
 

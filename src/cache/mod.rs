@@ -64,7 +64,23 @@ impl Cache {
         let lock = WorkspaceLock::acquire(root, when_busy)?;
         let marker = orphans::reap_and_mark(root)?;
         let objects = ObjectStore::open(root)?;
-        let index = Index::open(root)?;
+        let index = match Index::open(root) {
+            Ok(index) => index,
+            Err(err) if err.downcast_ref::<DamagedIndex>().is_some() && index::records_complete(root) => {
+                // sled can leave a database it cannot open when xp is killed
+                // at the wrong moment; every entry has a record, so rebuilding
+                // loses no result.
+                let cause = err.root_cause().to_string();
+                let report = rebuild_with(root, &objects)?;
+                let aside = report.moved_to.as_ref().map_or(String::new(), |p| format!("; the old one is in `{}`", p.display()));
+                eprintln!(
+                    "xp: the cache index was damaged ({cause}); rebuilt it from {} entry records{aside}",
+                    report.entries
+                );
+                Index::open(root)?
+            }
+            Err(err) => return Err(err),
+        };
         Ok(Cache { root: root.to_path_buf(), index, objects, _marker: marker, _lock: lock })
     }
 
@@ -76,8 +92,7 @@ impl Cache {
         }
         let _lock = WorkspaceLock::acquire(root, when_busy)?;
         let objects = ObjectStore::open(root)?;
-        let is_hash = |hash: &str| hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
-        index::rebuild(root, |hash| is_hash(hash) && objects.path(hash).is_file())
+        rebuild_with(root, &objects)
     }
 
     pub fn workspace<'a>(&'a self, root: &'a Path) -> Workspace<'a> {
@@ -99,6 +114,13 @@ impl Cache {
         let (objects, bytes) = self.objects.remove_unreferenced(&keep)?;
         Ok(GcReport { objects, bytes, kept: keep.len() })
     }
+}
+
+/// Rebuilds the index of the locked cache at `root`, keeping only entries
+/// whose objects are all in `objects`.
+fn rebuild_with(root: &Path, objects: &ObjectStore) -> Result<RebuildReport> {
+    let is_hash = |hash: &str| hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+    index::rebuild(root, |hash| is_hash(hash) && objects.path(hash).is_file())
 }
 
 /// Total size in bytes of the files under `dir`; 0 when it does not exist.

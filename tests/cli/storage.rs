@@ -31,11 +31,28 @@ fn damage_index(index: &Path) {
 }
 
 #[test]
-fn damaged_index_is_reported_and_rebuilt() {
+fn damaged_index_is_rebuilt_on_next_run() {
     let workspace = two_stages();
     workspace.xp(&["run", "p.toml"]).success();
     let objects = workspace.objects();
     assert!(!objects.is_empty());
+
+    damage_index(&workspace.path().join("cache/index"));
+    let run = workspace.xp(&["run", "p.toml"]).success();
+    assert!(run.stderr.contains("xp: the cache index was damaged ("), "{}", run.stderr);
+    assert!(run.stderr.contains("rebuilt it from 2 entry records; the old one is in"), "{}", run.stderr);
+    assert!(run.stderr.contains("0 ran, 2 cached"), "{}", run.stderr);
+    assert_eq!(workspace.executions("a"), 1, "a stage ran again after the rebuild");
+    assert_eq!(workspace.objects(), objects, "rebuilding lost or added objects");
+}
+
+#[test]
+fn damaged_index_without_records_is_reported() {
+    let workspace = two_stages();
+    workspace.xp(&["run", "p.toml"]).success();
+    let objects = workspace.objects();
+    // A cache written before entry records existed has no marker.
+    fs::remove_file(workspace.path().join("cache/entries/COMPLETE")).unwrap();
 
     damage_index(&workspace.path().join("cache/index"));
     let run = workspace.xp(&["run", "p.toml"]).expect_code(1);
@@ -74,7 +91,7 @@ fn rebuild_skips_bad_records_and_missing_objects() {
     workspace.xp(&["run", "p.toml"]).success();
     let records = workspace.path().join("cache/entries");
     let mut files: Vec<PathBuf> = Vec::new();
-    for shard in fs::read_dir(&records).unwrap().flatten() {
+    for shard in fs::read_dir(&records).unwrap().flatten().filter(|e| e.path().is_dir()) {
         files.extend(fs::read_dir(shard.path()).unwrap().flatten().map(|e| e.path()));
     }
     assert_eq!(files.len(), 2, "one record per stored result: {files:?}");
@@ -103,7 +120,7 @@ fn tampered_record_is_refused() {
     fs::remove_dir_all(workspace.path().join("cache/index")).unwrap();
     // A record whose content no longer hashes to its key is not trusted.
     let records = workspace.path().join("cache/entries");
-    let shard = fs::read_dir(&records).unwrap().flatten().next().unwrap().path();
+    let shard = fs::read_dir(&records).unwrap().flatten().find(|e| e.path().is_dir()).unwrap().path();
     let record = fs::read_dir(&shard).unwrap().flatten().next().unwrap().path();
     let text = fs::read_to_string(&record).unwrap();
     assert!(text.contains("\"kind\":\"shell\""), "{text}");
@@ -164,7 +181,8 @@ fn assert_failed_clean(workspace: &Workspace, cache: &Path, run: &Run, message: 
     let tmp: Vec<_> = fs::read_dir(cache.join("tmp")).unwrap().flatten().map(|e| e.path()).collect();
     assert!(tmp.is_empty(), "temporary files left: {tmp:?}");
     let entries = cache.join("entries");
-    assert!(!entries.exists() || fs::read_dir(&entries).unwrap().count() == 0, "a result was recorded");
+    let records = fs::read_dir(&entries).unwrap().flatten().filter(|e| e.path().is_dir()).count();
+    assert_eq!(records, 0, "a result was recorded");
 }
 
 #[test]
