@@ -72,10 +72,13 @@ impl XorShift {
     }
 }
 
+/// Reads a decimal or `0x`-prefixed hexadecimal number from the environment.
 fn env_u64(name: &str) -> Option<u64> {
     let text = std::env::var(name).ok()?;
-    let text = text.trim_start_matches("0x");
-    u64::from_str_radix(text, 16).ok().or_else(|| text.parse().ok())
+    match text.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
 }
 
 /// Reads every file of the pipeline's outputs, by workspace path.
