@@ -115,8 +115,9 @@ fn restore_leftovers(root: &Path) -> Vec<String> {
 }
 
 /// One trial: a run killed after `delays[0]` ms, optionally a resumed run
-/// killed after `delays[1]` ms, then a run that must complete.
-fn trial(delays: &[u64], expected: &BTreeMap<String, Vec<u8>>) -> Result<(), String> {
+/// killed after `delays[1]` ms, then a run that must complete. Returns
+/// whether that run had to rebuild a damaged index.
+fn trial(delays: &[u64], expected: &BTreeMap<String, Vec<u8>>) -> Result<bool, String> {
     let workspace = write_pipeline();
     for &delay in delays {
         let child = workspace.spawn(&["run", "--jobs", "2", "p.toml"]);
@@ -156,7 +157,7 @@ fn trial(delays: &[u64], expected: &BTreeMap<String, Vec<u8>>) -> Result<(), Str
     if !status.stdout.contains("5 stages: 5 cached, 0 to run") {
         return Err(format!("not everything is cached after the run:\n{}", status.stdout));
     }
-    Ok(())
+    Ok(run.stderr.contains("the cache index was damaged"))
 }
 
 #[test]
@@ -174,6 +175,7 @@ fn random_sigkills_never_corrupt_results() {
     let trials = env_u64("XP_KILL_TRIALS").unwrap_or(DEFAULT_TRIALS);
     // Delays cover the whole run and a little beyond it.
     let span = full_ms + full_ms / 5 + 1;
+    let mut rebuilt = 0;
     for n in 0..trials {
         let seed = base.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut rng = XorShift::new(seed);
@@ -181,14 +183,19 @@ fn random_sigkills_never_corrupt_results() {
         if rng.below(2) == 1 {
             delays.push(rng.below(span));
         }
-        if let Err(problem) = trial(&delays, &expected) {
-            panic!(
+        match trial(&delays, &expected) {
+            Ok(true) => rebuilt += 1,
+            Ok(false) => {}
+            Err(problem) => panic!(
                 "kill trial {n} failed (XP_KILL_SEED={seed:#x} XP_KILL_TRIALS=1, delays {delays:?} ms, \
                  uninterrupted run {full_ms} ms): {problem}"
-            );
+            ),
         }
     }
-    eprintln!("kill trials: {trials} passed (base seed {base:#x}, uninterrupted run {full_ms} ms)");
+    eprintln!(
+        "kill trials: {trials} passed, {rebuilt} of them after rebuilding a damaged index \
+         (base seed {base:#x}, uninterrupted run {full_ms} ms)"
+    );
 }
 
 /// Returns whether process `pid` has exited (it may remain a zombie until reaped).
