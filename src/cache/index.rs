@@ -131,7 +131,7 @@ impl Index {
             mark_complete(&records)?;
         }
         let db = sled::Config::new().path(&path).open().map_err(|err| match err {
-            // A folder the user may not write is not damage; say so plainly.
+            // A folder the user may not write is not damage, so report the I/O error itself.
             sled::Error::Io(io) if is_access_error(&io) => anyhow::Error::new(io)
                 .context(format!("failed to open the cache index `{}`", path.display())),
             other => anyhow::Error::new(other).context(damaged()),
@@ -266,8 +266,8 @@ pub fn records_complete(cache_root: &Path) -> bool {
     cache_root.join("entries").join(COMPLETE_MARKER).is_file()
 }
 
-/// Whether opening failed for lack of permission or a read-only file system,
-/// not because the database is damaged.
+/// Returns whether opening failed for lack of permission or on a read-only
+/// file system, not because the database is damaged.
 fn is_access_error(err: &std::io::Error) -> bool {
     use std::io::ErrorKind;
     matches!(err.kind(), ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem)
@@ -279,9 +279,9 @@ fn record_path(records: &Path, key: &str) -> PathBuf {
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a
-/// killed xp leaves a record complete or absent. The file is not synced:
-/// an fsync per stage made cold runs of 1,000 trivial stages 23-49% slower
-/// (three runs on the shared 2-core development machine), and a record
+/// killed xp leaves a record complete or absent. The file is not synced,
+/// because an fsync per stage made cold runs of 1,000 trivial stages 23-49%
+/// slower (three runs on the shared 2-core development machine). A record
 /// lost to a power failure matters only if the index is damaged as well.
 fn write_record(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<()> {
     let folder = path.parent().expect("record paths have a parent folder");
@@ -307,7 +307,7 @@ fn unique() -> u64 {
     COUNTER.fetch_add(1, Ordering::Relaxed)
 }
 
-/// What [`rebuild`] restored and what it had to leave out.
+/// The outcome of [`rebuild`]: the entries restored and those left out.
 #[derive(Debug, Default)]
 pub struct RebuildReport {
     /// Entries written to the new index.
@@ -318,7 +318,7 @@ pub struct RebuildReport {
     pub unreadable: Vec<(PathBuf, String)>,
     /// Entries left out because an object they refer to is missing, by key.
     pub incomplete: Vec<String>,
-    /// Where the previous index folder was moved, when there was one.
+    /// The new path of the previous index folder, when there was one.
     pub moved_to: Option<PathBuf>,
 }
 

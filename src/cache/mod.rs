@@ -68,7 +68,7 @@ impl Cache {
             Ok(index) => index,
             Err(err) if err.downcast_ref::<DamagedIndex>().is_some() && index::records_complete(root) => {
                 // sled can leave a database it cannot open when xp is killed
-                // at the wrong moment; every entry has a record, so rebuilding
+                // at the wrong moment. Every entry has a record, so rebuilding
                 // loses no result.
                 let cause = err.root_cause().to_string();
                 let report = rebuild_with(root, &objects)?;
