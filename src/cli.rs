@@ -84,6 +84,11 @@ pub enum Command {
     },
     /// Remove cache objects that no stored result refers to
     Gc,
+    /// Rebuild a damaged cache index from the entry records in `cache/entries/`
+    ///
+    /// The old index folder is renamed to `index.damaged.UNIXTIME`; no cache
+    /// object is removed.
+    RebuildIndex,
     /// Print versions, threads, CUDA availability and the cache's size
     Doctor,
     /// Run one stage of a Slurm job (started by `xp run --executor slurm`)

@@ -128,14 +128,23 @@ impl Workspace<'_> {
     }
 
     /// Replaces whatever is at `rel` with `artifact`'s files from the store.
+    /// Replacing an existing output (one edited by hand, say) is logged as
+    /// a warning, because the edit is lost.
     pub fn restore(&self, rel: &str, artifact: &Artifact) -> Result<()> {
-        remove(&self.absolute(rel))?;
+        if fs::symlink_metadata(self.absolute(rel)).is_ok() {
+            tracing::warn!("output `{rel}` differs from the stored result; replacing it with the cached copy");
+        }
+        self.remove(rel)?;
         for (inner, file) in &artifact.files {
             let file_rel = if inner.is_empty() { rel.to_string() } else { format!("{rel}/{inner}") };
             let dest = self.absolute(&file_rel);
             if let Some(parent) = dest.parent() {
                 fs::create_dir_all(parent)
                     .with_context(|| format!("failed to create `{}`", parent.display()))?;
+            }
+            if inner.is_empty() {
+                // A folder output's leftovers went with the folder above.
+                self.objects.remove_stale_restores(&dest);
             }
             self.objects.restore(&file.hash, &dest, file.executable)?;
             let metadata = fs::metadata(&dest)
@@ -149,8 +158,11 @@ impl Workspace<'_> {
         Ok(())
     }
 
-    /// Deletes `rel` if it exists, file or folder.
+    /// Deletes `rel` if it exists, file or folder. Fails without deleting
+    /// anything when a folder on the way is a symbolic link out of the
+    /// workspace. A link at `rel` itself is removed, not followed.
     pub fn remove(&self, rel: &str) -> Result<()> {
+        check_components(self.root, rel, Components::Parents)?;
         remove(&self.absolute(rel))
     }
 }
@@ -216,6 +228,65 @@ pub fn store_output(
     Ok(Artifact { hash, files })
 }
 
+/// A workspace path that a symbolic link leads out of the workspace.
+#[derive(Debug, thiserror::Error)]
+#[error("`{path}` leads outside the workspace through the symbolic link `{link}` (to `{target}`)")]
+pub struct OutsideWorkspace {
+    pub path: String,
+    pub link: String,
+    pub target: String,
+}
+
+/// Checks that no existing component of the workspace-relative path `rel`,
+/// itself included, is a symbolic link that resolves outside `root`. A
+/// dangling link is judged by its target as written. `rel` is already free
+/// of `..` and absolute parts, which the pipeline loader rejects.
+pub fn check_inside(root: &Path, rel: &str) -> Result<(), OutsideWorkspace> {
+    check_components(root, rel, Components::All)
+}
+
+/// The components of a path that [`check_components`] checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Components {
+    All,
+    /// All but the last, for a removal, which does not follow a link.
+    Parents,
+}
+
+fn check_components(root: &Path, rel: &str, which: Components) -> Result<(), OutsideWorkspace> {
+    let outside = |link: &Path, target: String| OutsideWorkspace {
+        path: rel.to_string(),
+        link: link.strip_prefix(root).unwrap_or(link).display().to_string(),
+        target,
+    };
+    let mut current = root.to_path_buf();
+    let mut canonical_root: Option<PathBuf> = None;
+    let mut components: Vec<_> = Path::new(rel).components().collect();
+    if which == Components::Parents {
+        components.pop();
+    }
+    for component in components {
+        current.push(component);
+        match fs::symlink_metadata(&current) {
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                let canonical = canonical_root
+                    .get_or_insert_with(|| fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()));
+                let resolved = match fs::canonicalize(&current) {
+                    Ok(resolved) => resolved,
+                    Err(_) => dangling_target(&current).unwrap_or_default(),
+                };
+                if !resolved.starts_with(canonical.as_path()) {
+                    return Err(outside(&current, resolved.display().to_string()));
+                }
+            }
+            Ok(_) => {}
+            // Nothing exists below a missing component.
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
 fn remove(path: &Path) -> Result<()> {
     let result = match fs::symlink_metadata(path) {
         Ok(metadata) if metadata.is_dir() => fs::remove_dir_all(path),
@@ -265,6 +336,24 @@ fn check_regular(path: &Path, metadata: &fs::Metadata) -> Result<()> {
         anyhow::bail!("`{}` is not a regular file (a FIFO, socket or device)", path.display());
     }
     Ok(())
+}
+
+/// Returns where the dangling symbolic link `link` points, made absolute and
+/// with `.` and `..` resolved as text; `None` when it cannot be read.
+fn dangling_target(link: &Path) -> Option<PathBuf> {
+    let target = fs::read_link(link).ok()?;
+    let joined = fs::canonicalize(link.parent()?).ok()?.join(target);
+    let mut normal = PathBuf::new();
+    for component in joined.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                normal.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    Some(normal)
 }
 
 /// What [`walk`] does with symbolic links.

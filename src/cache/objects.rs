@@ -82,11 +82,7 @@ impl ObjectStore {
     /// content; a corrupt object is deleted and reported as [`CorruptObject`].
     pub fn restore(&self, hash: &str, dest: &Path, executable: bool) -> Result<()> {
         let source = self.path(hash);
-        let temp = dest.with_file_name(format!(
-            ".{}.xp-restore.{}",
-            dest.file_name().and_then(|n| n.to_str()).unwrap_or("output"),
-            std::process::id()
-        ));
+        let temp = restore_temp_path(dest, std::process::id());
         let result = (|| -> Result<()> {
             let mut input = File::open(&source)
                 .with_context(|| format!("cache object `{}` is missing", source.display()))?;
@@ -107,6 +103,19 @@ impl ObjectStore {
             let _ = fs::remove_file(&temp);
         }
         result
+    }
+
+    /// Removes the temporary files that an `xp` killed while restoring `dest`
+    /// left beside it. Only the holder of the workspace lock may call this.
+    pub fn remove_stale_restores(&self, dest: &Path) {
+        let Some(folder) = dest.parent() else { return };
+        let prefix = restore_temp_prefix(dest);
+        let Ok(listing) = fs::read_dir(folder) else { return };
+        for item in listing.flatten() {
+            if item.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_file(item.path());
+            }
+        }
     }
 
     /// Removes every object not in `keep`; returns the count and bytes freed.
@@ -134,6 +143,17 @@ impl ObjectStore {
         }
         Ok((count, bytes))
     }
+}
+
+/// Returns the name of the temporary files beside `dest` up to the pid: `.NAME.xp-restore.`.
+fn restore_temp_prefix(dest: &Path) -> String {
+    let name = dest.file_name().map_or("output".into(), |n| n.to_string_lossy());
+    format!(".{name}.xp-restore.")
+}
+
+/// Returns the temporary file through which process `pid` restores `dest`.
+fn restore_temp_path(dest: &Path, pid: u32) -> PathBuf {
+    dest.with_file_name(format!("{}{pid}", restore_temp_prefix(dest)))
 }
 
 fn file_name(path: &Path) -> String {

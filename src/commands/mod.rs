@@ -2,6 +2,7 @@
 //! exit statuses.
 
 mod audit;
+mod cache;
 mod doctor;
 mod locking;
 mod lockdiff;
@@ -60,6 +61,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             ))?;
             Ok(Outcome::Success)
         }
+        Command::RebuildIndex => cache::rebuild_index(&workspace),
         Command::Doctor => doctor::doctor(&workspace),
         Command::Report(args) => report::report(&workspace, &args),
         Command::Show { pipeline, sort_by, columns } => {
@@ -110,6 +112,7 @@ impl Workspace {
         let project = spec::load_project(path, &args.overrides, args.profile.as_deref())?;
         let dag = Dag::build(&project)?;
         self.check_outputs_outside_cache(&dag)?;
+        dag::check_output_links(&dag, &self.root)?;
         Ok((project, dag))
     }
 

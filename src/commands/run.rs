@@ -97,7 +97,7 @@ pub fn status(workspace: &Workspace, args: &PipelineArgs) -> Result<Outcome> {
     let force = forced_stages(&dag, &args.force)?;
     let cache = Cache::open(&workspace.cache, when_busy(args))?;
     let plans = exec::plan(&dag, &cache, &workspace.root, &force)?;
-    let width = plans.iter().map(|(id, _)| id.len()).max().unwrap_or(0);
+    let width = plans.iter().map(|(id, _)| id.chars().count()).max().unwrap_or(0);
     let mut text = String::new();
     let (mut cached, mut to_run) = (0, 0);
     for (id, planned) in &plans {

@@ -1,6 +1,7 @@
 //! The stage graph: edges from `needs` and from inputs that other stages
 //! output, checked for missing stages, clashing outputs and cycles.
 
+mod links;
 mod render;
 
 use std::cmp::Reverse;
@@ -12,6 +13,7 @@ use petgraph::Direction;
 
 use crate::spec::{Project, SpecError, Stage};
 
+pub use links::check_output_links;
 pub use render::{to_dot, to_mermaid};
 
 /// Stages as nodes (the weight is the index into `stages`), an edge from

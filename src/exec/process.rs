@@ -4,8 +4,9 @@
 //! The process group lets cancellation signal everything a stage started. The
 //! child's parent-death signal is SIGKILL, so a killed `xp` does not leave it
 //! running. Linux sends that signal when the spawning thread exits, and the
-//! scheduler's pool threads outlive every stage they start. Grandchildren that
-//! a stage leaves in the background are not covered.
+//! scheduler's pool threads outlive every stage they start. Processes that the
+//! child starts in turn are found and killed by the next `xp` through their
+//! `XP_RUN_ID` (see `cache::orphans`).
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -42,6 +43,9 @@ pub fn run(command: Command, log: &Path) -> Result<()> {
 pub fn run_logged(mut command: Command, out: File) -> Result<()> {
     let err = out.try_clone().context("failed to duplicate the log file handle")?;
     command.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
+    // Marks every process the stage starts, so that the next xp can find
+    // those a killed xp left behind.
+    command.env(crate::cache::RUN_ID_VARIABLE, crate::cache::run_id());
     let parent = std::process::id() as i32;
     // SAFETY: the closure runs in the forked child before exec and calls only
     // async-signal-safe functions (prctl, getppid, _exit).

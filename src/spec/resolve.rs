@@ -88,10 +88,17 @@ fn audit_tolerance(source: &Arc<SourceFile>, raw: &super::raw::RawFile) -> Resul
     Ok(Some(value))
 }
 
+/// Letters and digits of any script, `_` and `-`. Spaces, `/`, `@` and `.`
+/// are excluded because ids are `pipeline/stage@variant` and appear in
+/// progress lines and file names.
+fn is_name_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '-'
+}
+
 fn check_name(source: &Arc<SourceFile>, name: &Spanned<String>, what: &str) -> Result<(), SpecError> {
     let text = name.get_ref();
     let valid = !text.is_empty()
-        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        && text.chars().all(is_name_char);
     if valid {
         return Ok(());
     }
@@ -212,7 +219,7 @@ const VARIANT_REFERENCE: &str = "xp.variant";
 impl StageContext<'_> {
     fn resolve(&self, name: &str, raw: &RawStage, location: Location) -> Result<Stage, SpecError> {
         let id = format!("{}/{name}", self.pipeline);
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c)) {
+        if name.is_empty() || !name.chars().all(is_name_char) {
             return Err(SpecError::at(&location, format!("invalid stage name `{name}`"))
                 .with_help("use letters, digits, `_` and `-`"));
         }

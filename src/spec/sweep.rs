@@ -84,8 +84,9 @@ pub fn expand(
     };
     // Equal points (a value listed twice) are one variant.
     let mut variants: Vec<Variant> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for candidate in points.into_iter().map(variant) {
-        if !variants.iter().any(|v| v.id == candidate.id) {
+        if seen.insert(candidate.id.clone()) {
             variants.push(candidate);
         }
     }
@@ -93,6 +94,15 @@ pub fn expand(
 }
 
 type Point = Vec<(String, Value)>;
+
+/// The maximum number of points one sweep may expand to. Every variant adds
+/// its stages to the DAG, so a larger count is almost surely a mistake (such
+/// as an extra zero in `n`), and it would exhaust memory before any check.
+pub const MAX_POINTS: usize = 10_000;
+
+fn too_many(at: &Location, count: impl std::fmt::Display) -> SpecError {
+    SpecError::at(at, format!("the sweep expands to {count} variants, more than the maximum of {MAX_POINTS}"))
+}
 
 fn list<'a>(at: &Location, name: &str, value: &'a toml::Value) -> Result<&'a Vec<toml::Value>, SpecError> {
     match value {
@@ -108,6 +118,13 @@ fn typed(at: &Location, name: &str, value: &toml::Value, ty: ValueType) -> Resul
 }
 
 fn grid(at: &Location, axes: &[(&str, &toml::Value, ValueType)]) -> Result<Vec<Point>, SpecError> {
+    let mut count: usize = 1;
+    for (name, value, _) in axes {
+        count = count.saturating_mul(list(at, name, value)?.len());
+    }
+    if count > MAX_POINTS {
+        return Err(too_many(at, count));
+    }
     let mut points: Vec<Point> = vec![Vec::new()];
     for (name, value, ty) in axes {
         let values = list(at, name, value)?;
@@ -149,6 +166,7 @@ fn random(
     axes: &[(&str, &toml::Value, ValueType)],
 ) -> Result<Vec<Point>, SpecError> {
     let n = match table.get("n") {
+        Some(toml::Value::Integer(n)) if *n > MAX_POINTS as i64 => return Err(too_many(at, n)),
         Some(toml::Value::Integer(n)) if *n >= 1 => *n as usize,
         _ => return Err(SpecError::at(at, "a `random` sweep needs `n`, the number of samples, at least 1")),
     };

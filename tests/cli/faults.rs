@@ -112,9 +112,21 @@ fn sigint_stops_cleanly_and_resumes() {
     let run = finish(child).expect_code(130);
     assert!(run.stderr.contains("stopped  p/slow"), "{}", run.stderr);
     assert!(!workspace.exists("slow.txt"), "the interrupted stage's output was kept");
+    let partial = blake3::hash(b"partial\n").to_hex().to_string();
+    let stored: Vec<String> = workspace.objects().iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert!(!stored.contains(&partial[2..].to_string()), "the partial output was stored");
+    let tmp = std::fs::read_dir(workspace.path().join("cache/tmp")).unwrap().count();
+    assert_eq!(tmp, 0, "temporary files were left in the cache");
     let status = workspace.xp(&["status", "p.toml"]).success();
     assert!(status.stdout.contains("cached   p/fast"), "{}", status.stdout);
     assert!(status.stdout.contains("run      p/slow"), "{}", status.stdout);
+
+    let text = workspace.read("p.toml").replace("sleep 30; ", "");
+    workspace.write("p.toml", &text);
+    let resumed = workspace.xp(&["run", "p.toml"]).success();
+    assert!(resumed.stderr.contains("1 ran, 1 cached"), "{}", resumed.stderr);
+    assert_eq!(workspace.read("slow.txt"), "done\n");
+    assert_eq!(workspace.executions("fast"), 1);
 }
 
 #[test]
@@ -154,6 +166,8 @@ fn symlink_in_output_fails_stage() {
     workspace.write("p.toml", &format!("name = \"p\"\n{}", stage("a", "ln -s /etc/hostname link.txt", &[], &["link.txt"])));
     let run = workspace.xp(&["run", "p.toml"]).expect_code(1);
     assert!(run.stderr.contains("is a symbolic link"), "{}", run.stderr);
+    let kept = std::fs::symlink_metadata(workspace.path().join("link.txt")).is_ok();
+    assert!(!kept, "the failed stage's link was kept");
 }
 
 #[test]

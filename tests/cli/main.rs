@@ -4,11 +4,16 @@
 mod support;
 
 mod audit;
+mod concurrency;
 mod dag;
 mod faults;
+mod fuzz;
+mod hostile;
+mod kills;
 mod reports;
 mod reruns;
 mod scheduling;
 mod slurm;
 mod spec_errors;
+mod storage;
 mod sweeps;

@@ -57,6 +57,13 @@ impl Workspace {
         Workspace { dir: tempfile::tempdir().expect("create a temporary folder") }
     }
 
+    /// A workspace whose folder name starts with `prefix`, such as one with
+    /// spaces or non-ASCII letters.
+    pub fn with_prefix(prefix: &str) -> Workspace {
+        let dir = tempfile::Builder::new().prefix(prefix).tempdir().expect("create a temporary folder");
+        Workspace { dir }
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -118,6 +125,18 @@ impl Workspace {
         }
         found.sort();
         found
+    }
+
+    /// Lists every object whose content does not hash to its name.
+    pub fn corrupt_objects(&self) -> Vec<PathBuf> {
+        self.objects()
+            .into_iter()
+            .filter(|path| {
+                let shard = path.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+                let name = format!("{shard}{}", path.file_name().unwrap().to_string_lossy());
+                blake3::hash(&fs::read(path).unwrap()).to_hex().as_str() != name
+            })
+            .collect()
     }
 
     /// Waits until `rel` exists; panics after `limit`.

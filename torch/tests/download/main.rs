@@ -499,6 +499,38 @@ fn oversized_body_is_rejected() {
 }
 
 #[test]
+fn oversized_body_without_length_is_cut_off() {
+    let scratch = Scratch::new();
+    let body = vec![b'x'; 200_000];
+    let server = Server::start(&[("/big", vec![Reply::Unsized(body.clone())])]);
+    let mut params = one_file(vec![json!({ "url": server.url("/big"), "sha256": sha256_hex(&body) })]);
+    params["max_bytes"] = json!(1000);
+    let outcome = scratch.run(params, None);
+    assert_failed_clean(&outcome);
+    assert_eq!(server.count("/big"), 1, "an oversized body is not retried");
+    assert!(
+        outcome.stderr.contains("larger than the limit of 1000 bytes"),
+        "{}",
+        outcome.stderr
+    );
+    // Nothing is written next to the output folder either.
+    let mut names: Vec<String> = fs::read_dir(scratch.dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["job.json", "out"]);
+}
+
+#[test]
+fn unsized_body_within_limit_succeeds() {
+    let server = Server::start(&[("/data.csv", vec![Reply::Unsized(DATA.to_vec())])]);
+    let outcome = Scratch::new().run(one_file(vec![source(&server.url("/data.csv"))]), None);
+    assert_downloaded(&outcome);
+}
+
+#[test]
 fn several_files_are_written() {
     let server = Server::start(&[
         ("/a", vec![Reply::Body(b"alpha".to_vec())]),

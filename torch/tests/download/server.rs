@@ -21,6 +21,9 @@ pub enum Reply {
     Truncated { declared: usize, sent: Vec<u8> },
     /// No reply until the connection has been open for this long.
     Stall(Duration),
+    /// 200 with this body and no `Content-Length`: the body ends when the
+    /// connection closes, so its size is known only while reading it.
+    Unsized(Vec<u8>),
 }
 
 pub struct Server {
@@ -127,6 +130,10 @@ fn write_reply(stream: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
         Reply::Stall(time) => {
             thread::sleep(time);
             Ok(())
+        }
+        Reply::Unsized(body) => {
+            stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")?;
+            stream.write_all(&body)
         }
     }
 }
