@@ -172,8 +172,10 @@ fn gan_runs_after_mnist_and_reuses_its_stages() {
     let cached: Vec<&str> =
         labels.iter().filter(|(label, _)| label == "cached").map(|(_, stage)| stage.as_str()).collect();
     assert!(cached.contains(&"mnist/normalise"), "{labels:?}");
+    assert!(cached.contains(&"mnist/build"), "{labels:?}");
     assert!(cached.contains(&"mnist/train"), "{labels:?}");
     let ran = ran(&labels);
+    assert!(ran.contains(&"gan/mnist_judge".to_string()), "{ran:?}");
     assert!(ran.contains(&"gan/mnist_train".to_string()), "{ran:?}");
     assert!(ran.contains(&"gan/fashion_plot".to_string()), "{ran:?}");
 
