@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::cache::{Artifact, Cache, Entry, KeyComponents};
 use crate::dag::Dag;
 use crate::environment::Environment;
-use crate::spec::Value;
+use crate::spec::{SpecError, Value};
 
 /// Format version of lock files; bump it when a field changes meaning.
 pub const LOCK_VERSION: u32 = 1;
@@ -110,13 +110,15 @@ impl LockFile {
 
     /// Parses a lock file's bytes; `source` names them in errors.
     pub fn parse(bytes: &[u8], source: &str) -> Result<LockFile> {
-        let lock: LockFile = serde_json::from_slice(bytes)
-            .with_context(|| format!("the lock file `{source}` is not a valid xp lock"))?;
+        let lock: LockFile = serde_json::from_slice(bytes).map_err(|err| {
+            SpecError::plain(format!("the lock file `{source}` is not a valid xp lock: {err}"))
+        })?;
         if lock.version != LOCK_VERSION {
-            anyhow::bail!(
+            let message = format!(
                 "the lock file `{source}` has format version {}, but this xp reads version {LOCK_VERSION}",
                 lock.version
             );
+            return Err(SpecError::plain(message).into());
         }
         Ok(lock)
     }

@@ -35,9 +35,13 @@ pub fn classify(
         if rerun.hash == expected {
             continue;
         }
-        let Some(stored) = cached.and_then(|entry| entry.outputs.get(path)) else {
+        // Only the cache's copy of the locked output can show by how much the
+        // rerun differs; a cached result with other bytes under the same key
+        // was made elsewhere and says nothing about the lock.
+        let stored = cached.and_then(|entry| entry.outputs.get(path)).filter(|stored| stored.hash == expected);
+        let Some(stored) = stored else {
             differences.push(format!(
-                "output {path} differs ({} -> {}), and the locked result is not in the cache to compare files",
+                "output {path} differs from the lock ({} -> {}), and the cache does not hold the locked output to compare files",
                 short(expected),
                 short(&rerun.hash)
             ));

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use super::locking::lock_path;
 use super::{Outcome, Workspace};
 use crate::audit::{self, AuditReport, Auditor};
-use crate::cache::{Cache, WhenBusy};
+use crate::cache::Cache;
 use crate::cli::{AuditArgs, PipelineArgs};
 use crate::environment::Environment;
 use crate::exec::{self, LocalExecutor};
@@ -25,11 +25,14 @@ pub fn audit(workspace: &Workspace, args: &AuditArgs) -> Result<Outcome> {
         ))
         .into());
     }
+    // Lock the cache first, so a run that is rewriting the lock file finishes before it is read.
+    let cache = Cache::open(&workspace.cache, super::run::when_busy(&args.pipeline))?;
     let lock = LockFile::read(&path)?;
     let pipeline_args = with_lock_settings(&args.pipeline, &lock)?;
     let (project, dag) = workspace.load_project(&pipeline_args)?;
-    let cache = Cache::open(&workspace.cache, WhenBusy::Wait)?;
     let selected = select_stages(&dag, args)?;
+    let planned = exec::planned_components(&dag, &cache, &workspace.root, &lock.assumed_entries());
+    let mismatches = crate::lockfile::mismatches(&lock, &planned, &dag.producers);
     let tolerances: HashMap<String, f64> = project
         .pipelines
         .iter()
@@ -57,7 +60,23 @@ pub fn audit(workspace: &Workspace, args: &AuditArgs) -> Result<Outcome> {
             return Ok(Outcome::Interrupted);
         }
         let stage = dag.stage(node);
-        let result = auditor.audit(stage);
+        let prefix = format!("{}: ", stage.id);
+        let differences: Vec<&str> = mismatches.iter().filter_map(|m| m.strip_prefix(&prefix)).collect();
+        let result = if differences.is_empty() {
+            auditor.audit(stage)
+        } else {
+            audit::StageAudit {
+                stage: stage.id.clone(),
+                kind: stage.kind.clone(),
+                threads: stage.threads,
+                verdict: audit::Verdict::NotAudited {
+                    reason: format!("its configuration differs from the lock: {}", differences.join("; ")),
+                },
+                cache_matches_lock: false,
+                seconds: 0.0,
+                log: None,
+            }
+        };
         let _ = writeln!(
             std::io::stderr(),
             "xp: audit {}/{}: {} {} ({:.1}s)",

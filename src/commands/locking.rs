@@ -40,22 +40,23 @@ pub fn check(workspace: &Workspace, args: &PipelineArgs, dag: &Dag, cache: &Cach
         return Err(LockMismatch { path, problems: vec!["the lock file does not exist".into()] }.into());
     }
     let lock = LockFile::read(&path)?;
-    let mut problems = Vec::new();
-    if lock.profile.as_deref() != args.profile.as_deref() {
-        let show = |p: Option<&str>| p.map_or("none".to_string(), |p| format!("`{p}`"));
-        problems.push(format!(
-            "profile: {} in the lock, {} now",
-            show(lock.profile.as_deref()),
-            show(args.profile.as_deref())
-        ));
-    }
-    let overrides = override_texts(args);
-    if lock.overrides != overrides {
-        problems.push(format!("overrides: {:?} in the lock, {:?} now", lock.overrides, overrides));
-    }
     let planned = exec::planned_components(dag, cache, &workspace.root, &lock.assumed_entries());
-    problems.extend(lockfile::mismatches(&lock, &planned, &dag.producers));
+    let mut problems = lockfile::mismatches(&lock, &planned, &dag.producers);
+    // The profile and overrides matter only through the stages they change,
+    // so they are named only to explain differences found there.
     if !problems.is_empty() {
+        if lock.profile.as_deref() != args.profile.as_deref() {
+            let show = |p: Option<&str>| p.map_or("none".to_string(), |p| format!("`{p}`"));
+            problems.push(format!(
+                "the lock was written with profile {}, this run uses {}",
+                show(lock.profile.as_deref()),
+                show(args.profile.as_deref())
+            ));
+        }
+        let overrides = override_texts(args);
+        if lock.overrides != overrides {
+            problems.push(format!("the lock was written with overrides {:?}, this run uses {:?}", lock.overrides, overrides));
+        }
         return Err(LockMismatch { path, problems }.into());
     }
     Ok(lock)

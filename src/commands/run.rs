@@ -19,6 +19,11 @@ const SLURM_DEFAULT_JOBS: usize = 100;
 
 pub fn run(workspace: &Workspace, args: &RunArgs, verbose: bool) -> Result<Outcome> {
     if args.dry_run {
+        if args.locked {
+            let dag = workspace.load(&args.pipeline)?;
+            let cache = Cache::open(&workspace.cache, when_busy(&args.pipeline))?;
+            super::locking::check(workspace, &args.pipeline, &dag, &cache)?;
+        }
         return status(workspace, &args.pipeline);
     }
     let (project, dag) = workspace.load_project(&args.pipeline)?;
@@ -127,7 +132,7 @@ fn plural(count: usize, noun: &str) -> String {
     }
 }
 
-fn when_busy(args: &PipelineArgs) -> WhenBusy {
+pub(super) fn when_busy(args: &PipelineArgs) -> WhenBusy {
     if args.no_wait {
         WhenBusy::Fail
     } else {

@@ -273,3 +273,64 @@ fn compare_lock_from_git_revision() {
     let missing = workspace.xp(&["compare", "HEAD:nothing.lock", "p.lock"]).expect_code(1);
     assert!(missing.stderr.contains("git show HEAD:nothing.lock"), "{}", missing.stderr);
 }
+
+#[test]
+fn audit_compares_with_lock_not_cache() {
+    let workspace = Workspace::new();
+    let text = format!("name = \"p\"\n{}", stage("host", "echo $$MACHINE > host.txt", &[], &["host.txt"]));
+    workspace.write("p.toml", &text);
+    let run = |machine: &str, args: &[&str]| {
+        let output = workspace.command(args).env("MACHINE", machine).output().expect("start xp");
+        output.status.code()
+    };
+    assert_eq!(run("a", &["run", "p.toml"]), Some(0));
+    let teammate = workspace.read("p.lock");
+    std::fs::remove_dir_all(workspace.path().join("cache")).unwrap();
+    assert_eq!(run("b", &["run", "p.toml"]), Some(0));
+    workspace.write("p.lock", &teammate);
+    assert_eq!(run("b", &["audit", "p.toml"]), Some(1));
+    assert_eq!(verdicts(&workspace), vec![("p/host".to_string(), "diverged".to_string())]);
+    let markdown = workspace.read("reports/p/audit.md");
+    assert!(markdown.contains("differs from the lock"), "{markdown}");
+}
+
+#[test]
+fn audit_reports_changed_configuration() {
+    let workspace = counting_pipeline();
+    workspace.xp(&["run", "p.toml"]).success();
+    workspace.xp(&["audit", "p.toml", "-S", "n=4"]).expect_code(1);
+    let found = verdicts(&workspace);
+    assert!(found.contains(&("p/make".into(), "not_audited".into())), "{found:?}");
+    let markdown = workspace.read("reports/p/audit.md");
+    assert!(markdown.contains("param n: 3 -> 4"), "{markdown}");
+}
+
+#[test]
+fn locked_ignores_override_order() {
+    let workspace = counting_pipeline();
+    workspace.xp(&["run", "p.toml", "-S", "n=4", "-S", "seed=2"]).success();
+    workspace.xp(&["run", "p.toml", "--locked", "-S", "seed=2", "-S", "n=4"]).success();
+    // `seed` reaches no stage, so leaving it out changes nothing that is locked.
+    workspace.xp(&["run", "p.toml", "--locked", "-S", "n=4"]).success();
+    let refused = workspace.xp(&["run", "p.toml", "--locked", "-S", "n=5"]).expect_code(2);
+    assert!(refused.stderr.contains("p/make: param n: 4 -> 5"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("the lock was written with overrides"), "{}", refused.stderr);
+}
+
+#[test]
+fn locked_dry_run_refuses_too() {
+    let workspace = counting_pipeline();
+    workspace.xp(&["run", "p.toml"]).success();
+    let run = workspace.xp(&["run", "p.toml", "--locked", "--dry-run", "-S", "n=5"]).expect_code(2);
+    assert!(run.stderr.contains("p/make: param n: 3 -> 5"), "{}", run.stderr);
+}
+
+#[test]
+fn corrupt_lock_is_invalid_input() {
+    let workspace = counting_pipeline();
+    workspace.xp(&["run", "p.toml"]).success();
+    workspace.write("p.lock", "{ not json");
+    let run = workspace.xp(&["run", "p.toml", "--locked"]).expect_code(2);
+    assert!(run.stderr.contains("is not a valid xp lock"), "{}", run.stderr);
+    workspace.xp(&["audit", "p.toml"]).expect_code(2);
+}
