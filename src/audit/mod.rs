@@ -157,7 +157,12 @@ impl Auditor<'_> {
         // Either way the outputs are in the scratch folder, which is all the comparison reads.
         self.executor
             .execute(&task)
-            .with_context(|| format!("the rerun failed; its log is `{}`", log.display()))?;
+            .with_context(|| {
+                format!(
+                    "the rerun failed, perhaps because the stage reads a file it does not declare as an input; its log is `{}`",
+                    log.display()
+                )
+            })?;
         let tolerance = self.tolerances.get(&stage.pipeline).copied().unwrap_or(DEFAULT_TOLERANCE);
         compare::classify(scratch, stage, locked, cached, self.cache, tolerance)
     }

@@ -120,7 +120,12 @@ fn select_stages(dag: &crate::dag::Dag, args: &AuditArgs) -> Result<Vec<petgraph
     } else {
         let mut nodes = Vec::new();
         for name in &args.stages {
-            let found = dag.find_all(name);
+            let mut found = dag.find_all(name);
+            if found.is_empty() {
+                // A variant's id without its pipeline: `train@1a2b3c4d`.
+                let suffix = format!("/{name}");
+                found = dag.order.iter().copied().filter(|&n| dag.stage(n).id.ends_with(&suffix)).collect();
+            }
             if found.is_empty() {
                 return Err(SpecError::plain(format!("`--stage {name}`: stage not found"))
                     .with_suggestion(name, dag.stages.iter().map(|s| s.id.as_str()))

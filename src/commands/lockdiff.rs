@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use super::{print_stdout, Outcome, Workspace};
 use crate::lockfile::{short, LockFile, LockedStage};
@@ -91,7 +91,8 @@ fn load(workspace: &Workspace, spec: &str) -> Result<LockFile> {
         return LockFile::read(&path);
     }
     let Some((revision, file)) = spec.split_once(':') else {
-        bail!("lock file `{spec}` not found; give a path or REVISION:PATH");
+        let message = format!("lock file `{spec}` not found; give a path or REVISION:PATH");
+        return Err(crate::spec::SpecError::plain(message).into());
     };
     let output = Command::new("git")
         .arg("-C")
@@ -101,7 +102,8 @@ fn load(workspace: &Workspace, spec: &str) -> Result<LockFile> {
         .output()
         .context("failed to run `git show`")?;
     if !output.status.success() {
-        bail!("`git show {spec}` failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+        let message = format!("`git show {spec}` failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+        return Err(crate::spec::SpecError::plain(message).into());
     }
     LockFile::parse(&output.stdout, spec)
 }

@@ -270,7 +270,7 @@ fn compare_lock_from_git_revision() {
     workspace.xp(&["run", "p.toml"]).success();
     let compare = workspace.xp(&["compare", "HEAD:p.lock", "p.lock"]).success();
     assert!(compare.stdout.contains("metric total (main): 6 -> 3"), "{}", compare.stdout);
-    let missing = workspace.xp(&["compare", "HEAD:nothing.lock", "p.lock"]).expect_code(1);
+    let missing = workspace.xp(&["compare", "HEAD:nothing.lock", "p.lock"]).expect_code(2);
     assert!(missing.stderr.contains("git show HEAD:nothing.lock"), "{}", missing.stderr);
 }
 
@@ -333,4 +333,21 @@ fn corrupt_lock_is_invalid_input() {
     let run = workspace.xp(&["run", "p.toml", "--locked"]).expect_code(2);
     assert!(run.stderr.contains("is not a valid xp lock"), "{}", run.stderr);
     workspace.xp(&["audit", "p.toml"]).expect_code(2);
+}
+
+#[test]
+fn audit_stage_by_variant_id() {
+    let workspace = Workspace::new();
+    let text = format!(
+        "name = \"p\"\n[params]\nn = 1\n[sweep]\nn = [1, 2]\n\n{}",
+        stage("make", "echo ${n} > out-${xp.variant}.txt", &[], &["out-${xp.variant}.txt"])
+    );
+    workspace.write("p.toml", &text);
+    workspace.xp(&["run", "p.toml"]).success();
+    let lock = json(&workspace, "p.lock");
+    let ids: Vec<String> = lock["stages"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let variant = ids[0].strip_prefix("p/").unwrap().to_string();
+    workspace.xp(&["audit", "p.toml", "--stage", &variant]).success();
+    assert_eq!(verdicts(&workspace), vec![(ids[0].clone(), "bit_identical".to_string())]);
 }
