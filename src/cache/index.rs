@@ -6,7 +6,7 @@
 //! - `files`: workspace path -> [`FileStamp`], so unchanged files are not rehashed;
 //! - `outcomes`: stage id -> [`Outcome`] of its most recent run, for reports;
 //! - `history`: stage id -> keys of its last [`HISTORY_LENGTH`] distinct
-//!   results, oldest first, so `xp why` can say what changed between runs.
+//!   results, oldest first, so `xp why` can list what changed between runs.
 //!
 //! An entry and its `latest` pointer are written in one transaction, after the
 //! stage's objects are on disk, and the index is flushed before `xp` reports

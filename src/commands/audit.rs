@@ -4,10 +4,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
 use anyhow::{Context, Result};
+use petgraph::graph::NodeIndex;
 
 use super::locking::lock_path;
 use super::{Outcome, Workspace};
-use crate::audit::{self, AuditReport, Auditor};
+
+use crate::audit::{self, AuditReport, Auditor, StageAudit};
 use crate::cache::Cache;
 use crate::cli::{AuditArgs, PipelineArgs};
 use crate::environment::Environment;
@@ -54,40 +56,10 @@ pub fn audit(workspace: &Workspace, args: &AuditArgs) -> Result<Outcome> {
         tolerances: &tolerances,
     };
     let started = super::why::format_unix_ms(unix_ms());
-    let mut stages = Vec::new();
-    for (position, &node) in selected.iter().enumerate() {
-        if exec::interrupt::requested() {
-            return Ok(Outcome::Interrupted);
-        }
-        let stage = dag.stage(node);
-        let prefix = format!("{}: ", stage.id);
-        let differences: Vec<&str> = mismatches.iter().filter_map(|m| m.strip_prefix(&prefix)).collect();
-        let result = if differences.is_empty() {
-            auditor.audit(stage)
-        } else {
-            audit::StageAudit {
-                stage: stage.id.clone(),
-                kind: stage.kind.clone(),
-                threads: stage.threads,
-                verdict: audit::Verdict::NotAudited {
-                    reason: format!("its configuration differs from the lock: {}", differences.join("; ")),
-                },
-                cache_matches_lock: false,
-                seconds: 0.0,
-                log: None,
-            }
-        };
-        let _ = writeln!(
-            std::io::stderr(),
-            "xp: audit {}/{}: {} {} ({:.1}s)",
-            position + 1,
-            selected.len(),
-            result.verdict.label(),
-            stage.id,
-            result.seconds
-        );
-        stages.push(result);
-    }
+    let Some(stages) = audit_stages(&auditor, &selected, &mismatches) else {
+        return Ok(Outcome::Interrupted);
+    };
+
     let uses_torch = dag.stages.iter().any(|s| s.kind != "shell");
     let shown = |p: &std::path::Path| p.strip_prefix(&workspace.root).unwrap_or(p).display().to_string();
     let report = AuditReport {
@@ -113,8 +85,49 @@ pub fn audit(workspace: &Workspace, args: &AuditArgs) -> Result<Outcome> {
     Ok(if report.passed() { Outcome::Success } else { Outcome::StageFailed })
 }
 
+/// Audits each selected stage in turn, printing its verdict; `None` when
+/// interrupted. A stage whose configuration differs from the lock
+/// (`mismatches`, as `STAGE: difference`) is reported without a rerun.
+fn audit_stages(auditor: &Auditor, selected: &[NodeIndex], mismatches: &[String]) -> Option<Vec<StageAudit>> {
+    let mut stages = Vec::new();
+    for (position, &node) in selected.iter().enumerate() {
+        if exec::interrupt::requested() {
+            return None;
+        }
+        let stage = auditor.dag.stage(node);
+        let prefix = format!("{}: ", stage.id);
+        let differences: Vec<&str> = mismatches.iter().filter_map(|m| m.strip_prefix(&prefix)).collect();
+        let result = if differences.is_empty() {
+            auditor.audit(stage)
+        } else {
+            StageAudit {
+                stage: stage.id.clone(),
+                kind: stage.kind.clone(),
+                threads: stage.threads,
+                verdict: audit::Verdict::NotAudited {
+                    reason: format!("its configuration differs from the lock: {}", differences.join("; ")),
+                },
+                cache_matches_lock: false,
+                seconds: 0.0,
+                log: None,
+            }
+        };
+        let _ = writeln!(
+            std::io::stderr(),
+            "xp: audit {}/{}: {} {} ({:.1}s)",
+            position + 1,
+            selected.len(),
+            result.verdict.label(),
+            stage.id,
+            result.seconds
+        );
+        stages.push(result);
+    }
+    Some(stages)
+}
+
 /// Returns the stages that `--stage` and `--sample` choose, in run order.
-fn select_stages(dag: &crate::dag::Dag, args: &AuditArgs) -> Result<Vec<petgraph::graph::NodeIndex>> {
+fn select_stages(dag: &crate::dag::Dag, args: &AuditArgs) -> Result<Vec<NodeIndex>> {
     let mut selected: Vec<_> = if args.stages.is_empty() {
         dag.order.clone()
     } else {
