@@ -20,8 +20,8 @@ pub struct Environment {
 }
 
 impl Environment {
-    /// Reads the environment of this process; asks `xp-torch` for libtorch's
-    /// version only when `uses_torch` is set, because that loads libtorch.
+    /// Reads the environment of this process. It runs `xp-torch info` for
+    /// libtorch's version only when `uses_torch` is set, because that loads libtorch.
     pub fn current(uses_torch: bool) -> Self {
         Environment {
             xp_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -125,7 +125,8 @@ impl LockFile {
 
     /// Returns the file's text: pretty JSON, keys sorted, a final newline.
     pub fn to_text(&self) -> String {
-        // Every map is a BTreeMap and every value plain data, so this cannot fail.
+        // Every map has string keys and every value is plain data (serde_json
+        // writes a non-finite float as null), so serialising cannot fail.
         let mut text = serde_json::to_string_pretty(self).expect("a lock file serialises to JSON");
         text.push('\n');
         text

@@ -35,9 +35,9 @@ pub fn classify(
         if rerun.hash == expected {
             continue;
         }
-        // Only the cache's copy of the locked output can show by how much the
-        // rerun differs; a cached result with other bytes under the same key
-        // was made elsewhere and is no evidence about the lock.
+        // Files are compared only with the cache's copy of the locked output.
+        // A cached result with other bytes under the same key was made
+        // elsewhere, so it is no evidence about the lock.
         let stored = cached.and_then(|entry| entry.outputs.get(path)).filter(|stored| stored.hash == expected);
         let Some(stored) = stored else {
             differences.push(format!(

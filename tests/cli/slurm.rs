@@ -252,7 +252,7 @@ fn job_cancelled_outside_xp_fails() {
     let run = finish(child).expect_code(1);
     assert!(run.stderr.contains("FAILED  slurm_scancel/slow"), "{}", run.stderr);
     // `scancel` sends SIGTERM first: the job's worker may report its killed
-    // command before xp sees the job's CANCELLED state, or the other way round.
+    // command before xp reads the job's CANCELLED state, or the other way round.
     let reported = run.stderr.contains("ended with state CANCELLED before writing its result")
         || run.stderr.contains("command was killed by signal 15");
     assert!(reported, "{}", run.stderr);

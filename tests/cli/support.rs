@@ -57,8 +57,8 @@ impl Workspace {
         Workspace { dir: tempfile::tempdir().expect("create a temporary folder") }
     }
 
-    /// A workspace whose folder name starts with `prefix`, such as one with
-    /// spaces or non-ASCII letters.
+    /// Creates a workspace whose folder name starts with `prefix`, such as
+    /// one with spaces or non-ASCII letters.
     pub fn with_prefix(prefix: &str) -> Workspace {
         let dir = tempfile::Builder::new().prefix(prefix).tempdir().expect("create a temporary folder");
         Workspace { dir }

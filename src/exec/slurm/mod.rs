@@ -9,10 +9,10 @@
 //! when its dependencies have settled, so caching and early cutoff work as
 //! with the local executor, and a run with everything cached submits nothing.
 //!
-//! A finished job is noticed by its result file, checked every 100 ms;
-//! `squeue` is called for all jobs together every `poll_interval`, to notice
-//! jobs that ended without a result (cancelled, timed out, out of memory,
-//! node failure) and jobs that wait too long to start.
+//! A finished job is noticed by its result file, checked every 100 ms. Every
+//! `poll_interval`, one `squeue` call covers all jobs. It finds jobs that
+//! ended without a result (cancelled, timed out, out of memory, node
+//! failure) and jobs that wait too long to start.
 //!
 //! No job outlives its coordinator for long: on Ctrl-C, a stage failure with
 //! nothing left to run, or any other exit, `xp run` cancels its jobs. When it
